@@ -1,0 +1,37 @@
+"""cnnlab: build, size, train, compare and understand the classic convolutional networks.
+
+The public API is re-exported here lazily, so ``import cnnlab`` stays cheap and the command
+line starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "CnnlabError": "cnnlab.errors",
+    "create_model": "cnnlab.models",
+    "list_models": "cnnlab.models",
+    "register_model": "cnnlab.models",
+    "summary": "cnnlab.sizing",
+    "build_spec": "cnnlab.nn.spec",
+    "create_optimizer": "cnnlab.optim",
+    "list_optimizers": "cnnlab.optim",
+    "load_dataset": "cnnlab.data",
+    "train": "cnnlab.train",
+    "evaluate": "cnnlab.evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
