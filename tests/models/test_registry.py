@@ -4,7 +4,7 @@ import pytest
 from torch import nn
 
 import cnnlab
-from cnnlab.errors import CnnlabError, UnknownNameError
+from cnnlab.errors import CnnlabError, ConfigError, UnknownNameError
 from cnnlab.models import _registry
 from cnnlab.models._registry import natural_key, register_model
 
@@ -76,3 +76,12 @@ def test_public_api_reexports():
     assert cnnlab.list_models is _registry.list_models
     with pytest.raises(AttributeError):
         cnnlab.no_such_thing  # noqa: B018
+
+
+def test_unknown_builder_option_is_a_config_error(scratch_registry):
+    @register_model(paper="x")
+    def tiny2(*, num_classes=7, in_chans=3):
+        return _Tiny(num_classes, in_chans)
+
+    with pytest.raises(ConfigError, match="takes no option 'widht'"):
+        _registry.create_model("tiny2", widht=3)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from cnnlab.errors import unknown_name
+from cnnlab.errors import ConfigError, unknown_name
 
 ModelBuilder = Callable[..., nn.Module]
 
@@ -87,7 +87,16 @@ def create_model(
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
-    model = entry.builder(**kwargs)
+    try:
+        model = entry.builder(**kwargs)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        option = str(error).rsplit("argument", 1)[-1].strip()
+        raise ConfigError(
+            f"model '{entry.name}' takes no option {option}; see the docstring of "
+            f"cnnlab.models.{entry.family}.{entry.name} for the options it accepts"
+        ) from None
     if not hasattr(model, "default_input_size"):
         raise TypeError(f"builder '{entry.name}' returned a model without default_input_size")
     return model
