@@ -8,16 +8,6 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model, model_entry
 from cnnlab.models.fractalnet import FractalBlock, FractalNet, fractal_join
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared CPU: a second intra-op thread only adds waiting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 TINY = (4, 4, 4, 4, 4)  # the CIFAR layout (B = 5 blocks) at 4 channels, for exact comparisons
 
 

@@ -22,16 +22,6 @@ from cnnlab.models.resnet import (
 from cnnlab.nn.drop_path import DropPath, drop_probabilities
 from cnnlab.nn.shortcut import ZeroPadShortcut
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared CPU: a second intra-op thread only adds waiting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # Parameter counts of torchvision's models (torchvision.models documentation, weights tables).
 TORCHVISION_PARAMS = {
     "resnet18": 11_689_512,

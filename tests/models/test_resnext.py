@@ -8,16 +8,6 @@ from torch import nn
 from cnnlab.models import create_model, model_entry
 from cnnlab.models.resnext import cifar_resnext29
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared CPU: a second intra-op thread only adds waiting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # torchvision.models documentation (weights tables): exact parameter counts.
 TORCHVISION_PARAMS = {"resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336}
 

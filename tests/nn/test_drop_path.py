@@ -14,15 +14,6 @@ from cnnlab.nn.drop_path import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared CPU: a second intra-op thread only adds waiting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_linear_decay_matches_huang_fig2():
     # Huang et al. 2016, Eq. 4 / Fig. 2: p_0 = 1 at the input, p_L = 0.5 at the last block.
     # Closed form for L = 4: p_l = 1 - l/4 * 0.5.
