@@ -1,0 +1,67 @@
+"""Writers of small datasets in the layouts cnnlab reads: CIFAR python batches, ImageFolders."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.io import write_png
+
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+def random_split(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` random 3x32x32 uint8 images with labels cycling over the 10 classes, sorted by
+    label so that ImageFolder's order (class, then file name) is the same as the array order."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(count) % 10
+    order = torch.argsort(labels, stable=True)
+    return images[order], labels[order]
+
+
+def write_cifar_batches(root: Path, train, test) -> Path:
+    """The official ``cifar-10-batches-py`` layout: five pickled training batches, one test."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    train_images, train_labels = train
+    chunks = np.array_split(np.arange(len(train_labels)), 5)
+    for number, chunk in enumerate(chunks, start=1):
+        batch = {
+            b"data": train_images[chunk].reshape(len(chunk), -1).numpy(),
+            b"labels": train_labels[chunk].tolist(),
+        }
+        (folder / f"data_batch_{number}").write_bytes(pickle.dumps(batch))
+    test_images, test_labels = test
+    batch = {
+        b"data": test_images.reshape(len(test_labels), -1).numpy(),
+        b"labels": test_labels.tolist(),
+    }
+    (folder / "test_batch").write_bytes(pickle.dumps(batch))
+    meta = {b"label_names": [name.encode() for name in CIFAR10_CLASSES]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return folder
+
+
+def write_image_folder(split_dir: Path, images, labels, classes=CIFAR10_CLASSES) -> list[Path]:
+    """``split_dir/<class>/<index>.png`` for every image (PNG: lossless, so pixels compare)."""
+    paths = []
+    for index, (image, label) in enumerate(zip(images, labels.tolist(), strict=True)):
+        path = split_dir / classes[label] / f"{index:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(image, str(path))
+        paths.append(path)
+    return paths
