@@ -1,0 +1,464 @@
+"""One forward pass on the meta device, with a record of every module call.
+
+This is where ``summary`` gets its numbers: hooks on every module record each call's output
+shape, the MACs of convolutions and linear layers, and the receptive field along chains of
+layers. A layer whose output would be empty stops the pass at once, so searching for the
+smallest input that fits a network costs little.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+
+from cnnlab.errors import GeometryError
+from cnnlab.sizing.arithmetic import (
+    ReceptiveField,
+    conv_output_size,
+    dropped_pixels,
+    effective_kernel,
+    fractional_output_size,
+)
+from cnnlab.sizing.units import dims
+
+LARGEST_SEARCHED_INPUT = 8192
+
+
+_POOLS = (
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._LPPoolNd,
+    nn.FractionalMaxPool2d,
+    nn.FractionalMaxPool3d,
+)
+# Leaves that keep their input's shape and change no position: the receptive field passes
+# through them unchanged, and tracing runs a shape-only stand-in for them (see _shape_only).
+_POINTWISE = frozenset(
+    {
+        nn.ReLU,
+        nn.ReLU6,
+        nn.LeakyReLU,
+        nn.PReLU,
+        nn.ELU,
+        nn.SELU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Mish,
+        nn.Hardswish,
+        nn.Hardsigmoid,
+        nn.Sigmoid,
+        nn.Tanh,
+        nn.Identity,
+        nn.BatchNorm1d,
+        nn.BatchNorm2d,
+        nn.BatchNorm3d,
+        nn.InstanceNorm1d,
+        nn.InstanceNorm2d,
+        nn.InstanceNorm3d,
+        nn.GroupNorm,
+        nn.LocalResponseNorm,
+        nn.Dropout,
+        nn.Dropout1d,
+        nn.Dropout2d,
+        nn.Dropout3d,
+        nn.AlphaDropout,
+    }
+)
+
+
+def _shape_only(module: nn.Module) -> Callable[..., torch.Tensor]:
+    """A forward for a pointwise torch layer that only produces the right (meta) output.
+
+    On the meta device torch runs elementwise ops and batch norm through Python
+    decompositions, about a millisecond each; these layers' outputs have their input's shape by
+    definition, so a stand-in makes tracing a deep network several times faster.
+    """
+    in_place = bool(getattr(module, "inplace", False)) or isinstance(module, nn.Identity)
+    checked = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm))
+    channels = getattr(module, "num_features", None) or getattr(module, "num_channels", None)
+
+    def forward(x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if checked and (x.dim() < 2 or x.shape[1] != channels):  # what torch would refuse
+            raise RuntimeError(
+                f"{type(module).__name__} expects {channels} channels, got input {tuple(x.shape)}"
+            )
+        return x if in_place else torch.empty_like(x)
+
+    return forward
+
+
+@dataclass
+class Window:
+    """A leaf's sliding window along each spatial axis (conv, pool, or a custom leaf alike)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool = False
+    transposed: bool = False
+    same: bool = False  # padding="same": the output keeps the input size
+
+    def axes(self, sizes: tuple[int, ...]):
+        """Per axis: (input size, kernel, stride, padding, dilation)."""
+        return zip(sizes, self.kernel, self.stride, self.padding, self.dilation, strict=True)
+
+
+@dataclass
+class Call:
+    """One call of one module during the traced forward pass, in the order calls began."""
+
+    name: str
+    module: nn.Module
+    depth: int
+    parent: int | None
+    leaf: bool
+    output_shape: tuple[int, ...] = ()
+    macs: int = 0
+    elements: int = 0
+    window: Window | None = None
+    input_shape: tuple[int, ...] = ()
+    field_in: tuple[ReceptiveField, ...] | None = None
+    field_out: tuple[ReceptiveField, ...] | None = None
+
+
+class _ForwardFailed(Exception):
+    """Any other failure of the forward pass, with the layer that was running."""
+
+    def __init__(self, layer: str, error: Exception):
+        super().__init__(layer)
+        self.layer, self.error = layer, error
+
+
+class _TooSmall(Exception):
+    """Raised inside the forward pass as soon as a layer's output would be empty."""
+
+    def __init__(self, call: Call, in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
+        super().__init__(call.name)
+        self.call, self.in_shape, self.out_shape = call, in_shape, out_shape
+
+
+def _as_tuple(value, axes: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * axes
+
+
+def _window_of(module: nn.Module, axes: int) -> Window | None:
+    """The sliding window of a leaf: convs, pools, and any leaf with a ``kernel_size``.
+
+    A custom leaf that has ``kernel_size`` (like LeNet-5's trainable subsampling) is sized as a
+    pooling window; its ``stride`` defaults to the kernel size, as in torch's pools.
+    """
+    kernel = getattr(module, "kernel_size", None)
+    if kernel is None or isinstance(module, _POOLS[2:4]) or axes < 1:
+        return None
+    kernel = _as_tuple(kernel, axes)
+    if len(kernel) != axes:
+        return None
+    dilation = _as_tuple(getattr(module, "dilation", 1), axes)
+    padding = getattr(module, "padding", 0)
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":  # torch pads d·(k − 1) in all, the smaller half first
+        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True))
+    return Window(
+        kernel=kernel,
+        stride=_as_tuple(getattr(module, "stride", None) or kernel, axes),
+        padding=_as_tuple(padding, axes),
+        dilation=dilation,
+        ceil_mode=bool(getattr(module, "ceil_mode", False)),
+        transposed=isinstance(module, _ConvTransposeNd),
+        same=getattr(module, "padding", 0) == "same",
+    )
+
+
+def _window_output(window: Window, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    if window.same:
+        return sizes
+    return tuple(conv_output_size(*axis, window.ceil_mode) for axis in window.axes(sizes))
+
+
+def _first_tensor(value) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
+
+
+def _macs(module: nn.Module, window: Window | None, x: torch.Tensor, out: torch.Tensor) -> int:
+    """Multiply-accumulates of one call, bias not counted (0 for layers that are not conv/fc).
+
+    A custom leaf with a sliding window whose ``weight`` ends in the kernel's shape (LeNet-5's
+    C3 with its connection table) is a convolution too: one MAC per weight per output position.
+    """
+    if isinstance(module, _ConvTransposeNd):
+        kernel_area = math.prod(module.kernel_size)
+        return x.numel() * module.out_channels // module.groups * kernel_area
+    if isinstance(module, _ConvNd):
+        kernel_area = math.prod(module.kernel_size)
+        return out.numel() * module.in_channels // module.groups * kernel_area
+    if isinstance(module, nn.Linear):
+        return x.numel() * module.out_features
+    weight = getattr(module, "weight", None)
+    if window is not None and isinstance(weight, torch.Tensor) and out.dim() > 2:
+        if tuple(weight.shape[-len(window.kernel) :]) == window.kernel:
+            return out.numel() // out.shape[1] * weight.numel()
+    return 0
+
+
+def _parameter_free_and_shape_keeping(call: Call, out: torch.Tensor) -> bool:
+    """A custom activation (LeNet-5's scaled tanh): no weights and no change of shape.
+
+    Such a leaf can only act on each position by itself, so the receptive field passes through.
+    """
+    no_weights = next(call.module.parameters(), None) is None
+    return call.window is None and no_weights and tuple(out.shape[1:]) == call.input_shape
+
+
+class Tracer:
+    """Hooks that record every module call of one forward pass, with receptive fields."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.calls: list[Call] = []
+        self.stack: list[int] = []
+        self.warnings: dict[str, str] = {}
+        # id(tensor) -> (tensor, version, field): a field is valid only while the tensor has not
+        # been changed in place by something that is not a traced leaf (e.g. a residual add).
+        self.fields: dict[int, tuple[torch.Tensor, int, tuple[ReceptiveField, ...]]] = {}
+        self.names = {module: name for name, module in model.named_modules()}
+
+    def field_of(self, tensor: torch.Tensor | None) -> tuple[ReceptiveField, ...] | None:
+        if tensor is None or id(tensor) not in self.fields:
+            return None
+        kept, version, receptive = self.fields[id(tensor)]
+        return receptive if kept is tensor and version == tensor._version else None
+
+    def remember(self, tensor: torch.Tensor, receptive: tuple[ReceptiveField, ...]) -> None:
+        self.fields[id(tensor)] = (tensor, tensor._version, receptive)
+
+    def pre_hook(self, module: nn.Module, args) -> None:
+        if module not in self.names:
+            return
+        x = _first_tensor(args)
+        call = Call(
+            name=self.names[module] or type(module).__name__,
+            module=module,
+            depth=len(self.stack),
+            parent=self.stack[-1] if self.stack else None,
+            leaf=next(module.children(), None) is None,
+        )
+        self.stack.append(len(self.calls))
+        self.calls.append(call)
+        if not call.leaf or x is None:
+            return
+        call.input_shape = tuple(x.shape[1:])
+        call.field_in = self.field_of(x)
+        call.window = _window_of(module, x.dim() - 2)
+        if call.window is None or call.window.transposed:
+            return
+        sizes = tuple(x.shape[2:])
+        out = _window_output(call.window, sizes)
+        if min(out) < 1:
+            channels = getattr(module, "out_channels", x.shape[1])
+            raise _TooSmall(call, tuple(x.shape[1:]), (channels, *out))
+        self._check_tiling(call, sizes)
+
+    def _check_tiling(self, call: Call, sizes: tuple[int, ...]) -> None:
+        window = call.window
+        if window.same:
+            return
+        dropped = [dropped_pixels(*axis, window.ceil_mode) for axis in window.axes(sizes)]
+        if any(dropped):
+            axis = next(i for i, n in enumerate(dropped) if n)
+            exact = fractional_output_size(
+                sizes[axis],
+                window.kernel[axis],
+                window.stride[axis],
+                window.padding[axis],
+                window.dilation[axis],
+            )
+            self.warnings[call.name] = (
+                f"layer '{call.name}' ({type(call.module).__name__} {dims(window.kernel)}, "
+                f"stride {dims(window.stride, square=True)}, padding "
+                f"{dims(window.padding, square=True)}) drops the last {_per_axis(dropped)} of "
+                f"its {dims(sizes)} input: ({sizes[axis]} − "
+                f"{effective_kernel(window.kernel[axis], window.dilation[axis])} + "
+                f"2·{window.padding[axis]})/{window.stride[axis]} + 1 = "
+                f"{exact:.2f} is not a whole number; change the padding, stride or input size"
+            )
+
+    def hook(self, module: nn.Module, args, output) -> None:
+        if module not in self.names:
+            return
+        call = self.calls[self.stack.pop()]
+        out = _first_tensor(output)
+        if out is None:
+            return
+        call.output_shape = tuple(out.shape[1:])
+        call.elements = out.numel()
+        if not call.leaf:
+            call.field_out = self.field_of(out)
+            return
+        x = _first_tensor(args)
+        call.macs = _macs(module, call.window, x, out) if x is not None else 0
+        call.field_out = self._field_after(call, out)
+        if call.field_out is not None:
+            self.remember(out, call.field_out)
+
+    def _field_after(self, call: Call, out: torch.Tensor) -> tuple[ReceptiveField, ...] | None:
+        if call.field_in is None or out.dim() - 2 != len(call.field_in):
+            return None
+        window = call.window
+        if window is not None and not window.transposed:
+            return tuple(
+                f.then(k, s, d)
+                for f, k, s, d in zip(
+                    call.field_in, window.kernel, window.stride, window.dilation, strict=True
+                )
+            )
+        if type(call.module) in _POINTWISE or _parameter_free_and_shape_keeping(call, out):
+            return call.field_in
+        return None
+
+    def run(self, x: torch.Tensor, params_and_buffers: dict[str, torch.Tensor] | None) -> None:
+        self.remember(x, tuple(ReceptiveField() for _ in x.shape[2:]))
+        # Two global hooks rather than two per module: registering a hook costs more than
+        # tracing a layer on meta. They fire for this model's modules only while it runs.
+        handles = [
+            register_module_forward_pre_hook(self.pre_hook),
+            register_module_forward_hook(self.hook),
+        ]
+        stood_in = [m for m in self.names if type(m) in _POINTWISE and "forward" not in vars(m)]
+        for module in stood_in:
+            module.forward = _shape_only(module)
+        try:
+            with torch.no_grad():
+                if params_and_buffers is None:
+                    self.model(x)
+                else:
+                    torch.func.functional_call(self.model, params_and_buffers, (x,))
+        except _TooSmall:
+            raise
+        except Exception as error:
+            layer = self.calls[self.stack[-1]].name if self.stack else ""
+            raise _ForwardFailed(layer, error) from error
+        finally:
+            for handle in handles:
+                handle.remove()
+            for module in stood_in:
+                del module.forward
+
+
+def _trace(model: nn.Module, input_size: tuple[int, ...], batch_size: int) -> Tracer:
+    """Run ``model`` once on a meta input of ``(batch_size, *input_size)`` in eval mode."""
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    on_meta = all(t.is_meta for t in tensors.values())
+    substitutes = None if on_meta else {k: t.to("meta") for k, t in tensors.items()}
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    tracer = Tracer(model)
+    try:
+        tracer.run(torch.empty((batch_size, *input_size), device="meta"), substitutes)
+    finally:
+        for module, training in modes.items():
+            module.training = training
+    return tracer
+
+
+def smallest_square_input(fits: Callable[[int], bool], start: int) -> int | None:
+    """The smallest side ``s`` for which ``fits(s)``: gallop up from ``start``, then bisect.
+
+    Assumes that a network which fits an input fits every larger one, which holds for the
+    emptiness of conv and pool outputs (each output size grows with its input size).
+    """
+    low, high = 0, max(start, 1)
+    while not fits(high):
+        low, high = high, high * 2
+        if high > LARGEST_SEARCHED_INPUT:
+            return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return high
+
+
+def too_small_error(
+    label: str, input_size: tuple[int, ...], problem: str, smallest: int | None
+) -> GeometryError:
+    if smallest is None:
+        advice = f"no square input up to {LARGEST_SEARCHED_INPUT} pixels works"
+    else:
+        advice = f"the smallest input that works is {dims(square_input(input_size, smallest))}"
+    return GeometryError(f"input {dims(input_size)} is too small for {label}: {problem}; {advice}")
+
+
+def trace_or_explain(
+    model: nn.Module, label: str, input_size: tuple[int, ...], batch_size: int
+) -> Tracer:
+    """Trace ``model``; a failure becomes a CnnlabError that says which layer and what to do.
+
+    A too-small input is a GeometryError naming the first layer whose output would be empty and
+    the smallest input that works, found by tracing square inputs on the meta device.
+    """
+    try:
+        return _trace(model, input_size, batch_size)
+    except _TooSmall as too_small:
+        call = too_small.call
+        problem = (
+            f"layer '{call.name}' ({type(call.module).__name__} {dims(call.window.kernel)}, "
+            f"stride {dims(call.window.stride, square=True)}) would output "
+            f"{dims(too_small.out_shape)} from {dims(too_small.in_shape)}"
+        )
+
+        def fits(side: int) -> bool:
+            try:
+                _trace(model, square_input(input_size, side), 1)
+            except _TooSmall:
+                return False
+            except _ForwardFailed:  # failing for another reason is not being too small
+                return True
+            return True
+
+        smallest = smallest_square_input(fits, max(input_size[1:]))
+        raise too_small_error(label, input_size, problem, smallest) from None
+    except _ForwardFailed as failed:
+        message = str(failed.error).strip().splitlines()
+        default = getattr(model, "default_input_size", None)
+        hint = f" (its default input is {dims(default)})" if default else ""
+        raise GeometryError(
+            f"{label} cannot run on input {dims(input_size)}: layer '{failed.layer}' raised "
+            f"{type(failed.error).__name__}: {message[0] if message else ''}; check the input "
+            f"size{hint}"
+        ) from failed.error
+
+
+def _per_axis(counts: list[int]) -> str:
+    if len(set(counts)) == 1:
+        return f"{counts[0]} pixel(s) along every axis"
+    return f"{dims(tuple(counts))} pixel(s) (per axis)"
+
+
+def square_input(input_size: tuple[int, ...], side: int) -> tuple[int, ...]:
+    return (input_size[0], *(side,) * (len(input_size) - 1))
+
+
+def counted_by_default(call: Call) -> bool:
+    """The lecture's convention: outputs of conv, pool and fully connected layers."""
+    return call.window is not None or isinstance(call.module, (_ConvNd, nn.Linear, *_POOLS))
