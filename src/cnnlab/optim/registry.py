@@ -65,6 +65,7 @@ def list_optimizers() -> list[OptimizerEntry]:
 
 
 def optimizer_entry(name: str) -> OptimizerEntry:
+    """The registered optimizer called ``name`` (case-insensitive); unknown names suggest one."""
     key = name.strip().lower()
     if key not in _REGISTRY:
         raise unknown_name("optimizer", name, _REGISTRY, "run `cnnlab optimizers`")
@@ -106,25 +107,29 @@ def create_optimizer(
     name: str,
     params: nn.Module | Iterable,
     *,
-    weight_decay: float = 0.0,
+    weight_decay: float | None = None,
     decay_norm_and_bias: bool = True,
     **hyperparameters,
 ) -> torch.optim.Optimizer:
     """Create a registered optimizer over a model's parameters (or explicit parameter groups).
 
     Hyperparameters not given take the lectures' defaults shown by ``cnnlab optimizers``;
-    unknown ones raise a ``ConfigError`` naming the accepted ones.
+    unknown ones raise a ``ConfigError`` naming the accepted ones. ``weight_decay=None`` takes
+    the optimizer's own default (0.0005 for ``alexnet``, whose rule includes it; 0 otherwise).
     """
     entry = optimizer_entry(name)
+    defaults = dict(entry.defaults)
+    default_decay = defaults.pop("weight_decay", 0.0)
+    weight_decay = default_decay if weight_decay is None else weight_decay
     if weight_decay < 0:
         raise ConfigError(f"weight decay must be >= 0, got {weight_decay}")
-    unknown = set(hyperparameters) - set(entry.defaults)
+    unknown = set(hyperparameters) - set(defaults)
     if unknown:
         raise ConfigError(
             f"optimizer '{entry.name}' takes no {', '.join(sorted(unknown))}; "
-            f"it takes {', '.join(sorted(entry.defaults)) or 'no hyperparameters'} and weight_decay"
+            f"it takes {', '.join(sorted(defaults)) or 'no hyperparameters'} and weight_decay"
         )
-    hp = {**entry.defaults, **hyperparameters}
+    hp = {**defaults, **hyperparameters}
     if "lr" in hp and not hp["lr"] > 0:
         raise ConfigError(f"learning rate must be > 0, got {hp['lr']}")
     groups = param_groups(params, weight_decay, decay_norm_and_bias)

@@ -28,7 +28,7 @@ def sgd(groups, lr):
     order=1,
     state="1x (velocity)",
     defaults={"lr": 0.01, "momentum": 0.9},
-    source="torch.optim.SGD(momentum)",
+    source="torch.optim.SGD",
     summary="v <- a v - eps g; theta <- theta + v (torch: v <- a v + g; theta -= eps v)",
 )
 def momentum(groups, lr, momentum):
@@ -45,7 +45,7 @@ def momentum(groups, lr, momentum):
     order=1,
     state="1x (velocity)",
     defaults={"lr": 0.01, "momentum": 0.9},
-    source="torch.optim.SGD(nesterov=True)",
+    source="torch.optim.SGD",
     summary="gradient taken at the look-ahead point theta + a v",
 )
 def nesterov(groups, lr, momentum):
@@ -56,7 +56,7 @@ def nesterov(groups, lr, momentum):
 @register_optimizer(
     "adagrad",
     order=1,
-    state="1x (sum of squares)",
+    state="1x (sum of g^2)",
     defaults={"lr": 0.01, "eps": 1e-7},
     source="torch.optim.Adagrad",
     summary="a <- a + g*g; theta <- theta - eps/(sqrt(a) + nu) * g",
@@ -69,7 +69,7 @@ def adagrad(groups, lr, eps):
 @register_optimizer(
     "rmsprop",
     order=1,
-    state="1x (mean square)",
+    state="1x (mean of g^2)",
     defaults={"lr": 0.001, "alpha": 0.99, "eps": 1e-8},
     source="torch.optim.RMSprop",
     summary="a <- b a + (1-b) g*g; theta <- theta - eps/(sqrt(a) + nu) * g",
@@ -82,7 +82,7 @@ def rmsprop(groups, lr, alpha, eps):
 @register_optimizer(
     "adam",
     order=1,
-    state="2x (first and second moments)",
+    state="2x (moments)",
     defaults={"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8},
     source="torch.optim.Adam",
     summary="bias-corrected first and second moments",
@@ -95,7 +95,7 @@ def adam(groups, lr, betas, eps):
 @register_optimizer(
     "adamw",
     order=1,
-    state="2x (first and second moments)",
+    state="2x (moments)",
     defaults={"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8},
     source="torch.optim.AdamW",
     summary="Adam with decoupled weight decay",
@@ -105,17 +105,64 @@ def adamw(groups, lr, betas, eps):
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)
 
 
+class LBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS, taking the closure's objective as the other closure optimizers do.
+
+    A closure may return the loss without calling ``backward()`` (it is called here then), the
+    groups' ``weight_decay``, which torch's L-BFGS ignores (it also takes a single group), is
+    added to the objective as ``weight_decay / 2 * ||w||^2``, per parameter, and gradients of
+    channels_last weights are made contiguous, which torch's flat view of them requires.
+    """
+
+    def __init__(self, groups: list[dict], **options):
+        self._decays = [(p, g.get("weight_decay", 0.0)) for g in groups for p in g["params"]]
+        super().__init__([p for p, _ in self._decays], **options)
+
+    def step(self, closure):
+        decays = self._decays
+
+        def objective():
+            for p, _ in decays:
+                p.grad = None
+            loss = closure()
+            if loss.requires_grad and all(p.grad is None for p, _ in decays):
+                loss.backward()
+            with torch.no_grad():
+                for p, decay in decays:
+                    if p.grad is not None and not p.grad.is_contiguous():
+                        p.grad = p.grad.contiguous()  # torch's L-BFGS views grads flat
+                    if decay and p.grad is not None:
+                        p.grad.add_(p, alpha=decay)
+                        loss = loss + 0.5 * decay * p.pow(2).sum()
+            return loss
+
+        return super().step(objective)
+
+
 @register_optimizer(
     "lbfgs",
     order=2,
-    state="2m x (m curvature pairs)",
-    defaults={"lr": 1.0, "history_size": 10, "max_iter": 20, "line_search_fn": "strong_wolfe"},
+    state="2m x (m pairs)",
+    defaults={
+        "lr": 1.0,
+        "history_size": 10,
+        "max_iter": 20,
+        "line_search_fn": "strong_wolfe",
+        "tolerance_grad": 1e-7,
+        "tolerance_change": 1e-9,
+    },
     source="torch.optim.LBFGS",
     summary="limited-memory BFGS; needs a closure and full or large batches",
     needs_closure=True,
 )
-def lbfgs(groups, lr, history_size, max_iter, line_search_fn):
-    """Limited-memory BFGS with a strong-Wolfe line search."""
-    return torch.optim.LBFGS(
-        groups, lr=lr, history_size=history_size, max_iter=max_iter, line_search_fn=line_search_fn
+def lbfgs(groups, lr, history_size, max_iter, line_search_fn, tolerance_grad, tolerance_change):
+    """Limited-memory BFGS with a strong-Wolfe line search; ``max_iter`` iterations per step."""
+    return LBFGS(
+        groups,
+        lr=lr,
+        history_size=history_size,
+        max_iter=max_iter,
+        line_search_fn=line_search_fn,
+        tolerance_grad=tolerance_grad,
+        tolerance_change=tolerance_change,
     )

@@ -1,0 +1,282 @@
+"""The closure's loss as a function of one flat parameter vector, for the closure optimizers.
+
+Second-order methods think in one vector ``theta`` of all parameters; torch keeps them as many
+tensors. ``FlatObjective`` bridges the two: it reads and writes ``theta``, evaluates the
+closure's loss (plus the groups' L2 weight decay, as part of the objective, so the Hessian
+sees it too), its gradient, Hessian- or Gauss-Newton-vector products and the dense Hessian.
+
+A closure may follow torch's convention (zero the gradients, call ``loss.backward()``, return
+the loss) or simply return the loss: curvature needs the loss's graph, and ``backward()``
+would free it, so while the curvature methods evaluate the closure its ``backward()`` call is
+intercepted (``torch.overrides.TorchFunctionMode``) and the gradients are taken here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from cnnlab.errors import ConfigError
+
+Closure = Callable[[], torch.Tensor]
+
+
+def require_closure(method: str, closure: Closure | None) -> Closure:
+    """The closure, or a ``ConfigError`` explaining that ``method`` re-evaluates the loss."""
+    if closure is None:
+        raise ConfigError(
+            f"{method} re-evaluates the loss during a step: call optimizer.step(closure) with a "
+            f"closure that computes the loss on the current batch (and may call backward())"
+        )
+    return closure
+
+
+#: losses whose Hessian in the network's output is positive semi-definite: with one of them as
+#: the closure's loss, the Gauss-Newton matrix ``J^T H_L J`` is available (Martens 2010)
+_CONVEX_LOSSES = (
+    torch.nn.functional.cross_entropy,
+    torch.nn.functional.nll_loss,
+    torch.nn.functional.mse_loss,
+    torch.nn.functional.binary_cross_entropy_with_logits,
+    torch.nn.functional.huber_loss,
+    torch.nn.functional.smooth_l1_loss,
+)
+
+
+class _KeepGraph(TorchFunctionMode):
+    """Skip ``Tensor.backward`` inside a closure so the loss keeps its graph for curvature.
+
+    Also notes each call of a convex loss, ``(network output, loss)``, for Gauss-Newton products.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.losses: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.backward:
+            return None
+        result = func(*args, **(kwargs or {}))
+        if func in _CONVEX_LOSSES and isinstance(args[0], torch.Tensor):
+            self.losses.append((args[0], result))
+        return result
+
+
+class FlatObjective:
+    """The loss of a closure over the optimizer's parameter groups, seen as ``f(theta)``.
+
+    Args:
+        param_groups: the optimizer's groups; each group's ``weight_decay`` adds
+            ``weight_decay / 2 * ||p||^2`` to the objective.
+    """
+
+    def __init__(self, param_groups: list[dict]):
+        self.groups = [
+            (float(g.get("weight_decay", 0.0)), [p for p in g["params"] if p.requires_grad])
+            for g in param_groups
+        ]
+        self.params = [p for _, ps in self.groups for p in ps]
+        self.numel = sum(p.numel() for p in self.params)
+        self._graph_grads: list[torch.Tensor] | None = None
+        self._gauss_newton: tuple | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.params[0].dtype
+
+    def get(self) -> torch.Tensor:
+        """A copy of all parameters as one vector."""
+        return torch.cat([p.detach().reshape(-1) for p in self.params])
+
+    @torch.no_grad()
+    def set(self, theta: torch.Tensor) -> None:
+        """Write ``theta`` back into the parameters (in place, so the model sees it)."""
+        offset = 0
+        for p in self.params:
+            p.copy_(theta[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+    def flat(self, tensors: list[torch.Tensor | None]) -> torch.Tensor:
+        """Concatenate per-parameter tensors (``None`` as zeros) into one vector."""
+        return torch.cat(
+            [
+                torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+                if t is None
+                else t.reshape(-1)
+                for p, t in zip(self.params, tensors, strict=True)
+            ]
+        )
+
+    def _decay(self) -> torch.Tensor | None:
+        """Each element's weight decay as one vector, or ``None`` when there is none."""
+        if not any(wd for wd, _ in self.groups):
+            return None
+        p0 = self.params[0]
+        return torch.cat(
+            [
+                torch.full((p.numel(),), wd, dtype=p0.dtype, device=p0.device)
+                for wd, ps in self.groups
+                for p in ps
+            ]
+        )
+
+    def _l2(self) -> torch.Tensor | float:
+        return sum(0.5 * wd * sum(p.pow(2).sum() for p in ps) for wd, ps in self.groups if wd)
+
+    def value(self, closure: Closure) -> float:
+        """The objective at the current parameters, without gradients (for line searches)."""
+        with torch.no_grad(), _KeepGraph():
+            return float(closure()) + float(self._l2())
+
+    def value_and_grad(self, closure: Closure) -> tuple[float, torch.Tensor]:
+        """The objective and its gradient, by the closure's own ``backward()`` when it calls it.
+
+        Letting the closure run its backward keeps whatever it does after it (gradient clipping,
+        for one) in effect, as with torch's L-BFGS.
+        """
+        for p in self.params:
+            p.grad = None
+        with torch.enable_grad():
+            loss = closure()
+            if all(p.grad is None for p in self.params) and loss.requires_grad:
+                loss.backward()
+        grad = self.flat([p.grad for p in self.params])
+        value = float(loss.detach())
+        decay = self._decay()
+        if decay is not None:
+            grad = grad + decay * self.get()
+            value += float(self._l2())
+        return value, grad
+
+    def value_and_grad_with_graph(
+        self, closure: Closure, gauss_newton: bool = False
+    ) -> tuple[float, torch.Tensor]:
+        """The objective and its gradient, keeping the graphs for ``hvp``/``hessian``.
+
+        With ``gauss_newton``, ``hvp`` multiplies by the Gauss-Newton matrix ``J^T H_L J``
+        instead of the Hessian when the closure's loss is one convex loss call (cross-entropy,
+        MSE, ...) of the network output ``z``: then ``J v`` comes from double backward through
+        ``z``, ``H_L`` from double backward through the loss. Otherwise it stays the Hessian.
+        The parameters' ``.grad`` are set to the (detached) gradient, as ``backward()`` would.
+        """
+        mode = _KeepGraph()
+        with torch.enable_grad(), mode:
+            data_loss = closure()
+            loss = data_loss + self._l2()
+            grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
+        self._graph_grads = [
+            torch.zeros_like(p, requires_grad=True) if g is None else g
+            for p, g in zip(self.params, grads, strict=True)
+        ]
+        self._gauss_newton = None
+        if gauss_newton and len(mode.losses) == 1 and mode.losses[0][1] is data_loss:
+            output = mode.losses[0][0]
+            with torch.enable_grad():
+                (output_grad,) = torch.autograd.grad(data_loss, output, create_graph=True)
+                dummy = torch.zeros_like(output, requires_grad=True)
+                transposed = torch.autograd.grad(
+                    output, self.params, dummy, create_graph=True, allow_unused=True
+                )
+            self._gauss_newton = (output, output_grad, dummy, transposed)
+        for p, g in zip(self.params, self._graph_grads, strict=True):
+            p.grad = g.detach().clone()
+        return float(loss.detach()), self.flat(grads).detach()
+
+    @property
+    def uses_gauss_newton(self) -> bool:
+        """Whether ``hvp`` multiplies by the Gauss-Newton matrix (else by the Hessian)."""
+        return self._gauss_newton is not None
+
+    def _split(self, vector: torch.Tensor) -> list[torch.Tensor]:
+        pieces = torch.split(vector, [p.numel() for p in self.params])
+        return [v.view_as(p) for v, p in zip(pieces, self.params, strict=True)]
+
+    def _gauss_newton_product(self, vector: torch.Tensor) -> torch.Tensor:
+        output, output_grad, dummy, transposed = self._gauss_newton
+        used = [
+            (t, v) for t, v in zip(transposed, self._split(vector), strict=True) if t is not None
+        ]
+        with torch.enable_grad():
+            (jv,) = torch.autograd.grad(
+                [t for t, _ in used], dummy, [v for _, v in used], retain_graph=True
+            )  # J v: the gradient of (J^T w) . v in w
+            (hjv,) = torch.autograd.grad(output_grad, output, jv, retain_graph=True)
+            products = torch.autograd.grad(
+                output, self.params, hjv, retain_graph=True, allow_unused=True
+            )
+        product = self.flat(products)
+        decay = self._decay()
+        return product if decay is None else product + decay * vector
+
+    def hvp(self, vector: torch.Tensor) -> torch.Tensor:
+        """Curvature-vector product ``H v`` (or ``G v``) by double backward: never forms ``H``."""
+        if self.uses_gauss_newton:
+            return self._gauss_newton_product(vector)
+        pieces = self._split(vector)
+        with torch.enable_grad():
+            products = torch.autograd.grad(
+                self._graph_grads, self.params, pieces, retain_graph=True, allow_unused=True
+            )
+        return self.flat(products)
+
+    def hessian(self) -> torch.Tensor:
+        """The exact dense Hessian: all ``n`` Hessian-vector products at once, vmapped."""
+        eye = torch.eye(self.numel, dtype=self.dtype, device=self.params[0].device)
+        pieces = torch.split(eye, [p.numel() for p in self.params], dim=1)
+        pieces = [v.reshape(self.numel, *p.shape) for v, p in zip(pieces, self.params, strict=True)]
+        with torch.enable_grad():
+            rows = torch.autograd.grad(
+                self._graph_grads,
+                self.params,
+                pieces,
+                retain_graph=True,
+                allow_unused=True,
+                is_grads_batched=True,
+            )
+        hessian = torch.cat(
+            [
+                torch.zeros(self.numel, p.numel(), dtype=self.dtype, device=eye.device)
+                if r is None
+                else r.reshape(self.numel, -1)
+                for p, r in zip(self.params, rows, strict=True)
+            ],
+            dim=1,
+        )
+        return 0.5 * (hessian + hessian.T)
+
+    def release(self) -> None:
+        """Drop the gradient graph (it holds the forward pass's activations)."""
+        self._graph_grads = None
+        self._gauss_newton = None
+
+
+DEFAULT_MAX_MATRIX_BYTES = 2 * 1024**3
+
+
+def format_bytes(count: float) -> str:
+    """Bytes in binary units, as memory is sold and as the lectures round (4e12 B = 3.6 TiB)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if count < 1024 or unit == "PiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_dense_matrix_fits(
+    method: str, numel: int, itemsize: int, max_bytes: float, force: bool
+) -> None:
+    """Refuse an ``n x n`` matrix larger than ``max_bytes`` unless forced.
+
+    The lectures' example: a network of 1e6 parameters has a 1e6 x 1e6 Hessian, 4e12 bytes in
+    float32 (3.6 TiB), which no machine holds; an optimizer should say so before trying.
+    """
+    needed = numel * numel * itemsize
+    if needed > max_bytes and not force:
+        raise ConfigError(
+            f"{method} needs a dense {numel:,} x {numel:,} matrix of {itemsize}-byte floats: "
+            f"{needed:,} bytes = {format_bytes(needed)}, over the {format_bytes(max_bytes)} "
+            f"limit (max_memory); use lbfgs, cg or hessian_free, whose memory grows linearly "
+            f"with the parameters, or pass force=True"
+        )

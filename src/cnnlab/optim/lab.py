@@ -1,0 +1,187 @@
+"""The optimizer lab: race registered optimizers on a 2-D test function and keep trajectories.
+
+Every run goes through ``create_optimizer`` and the same ``step`` / ``step(closure)`` calls a
+training loop makes, so what the lab shows is what training does, one point at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from cnnlab.errors import ConfigError
+from cnnlab.optim.clipping import clip_gradients
+from cnnlab.optim.registry import create_optimizer, optimizer_entry
+from cnnlab.optim.test_functions import TestFunction, get_function
+
+#: a trajectory leaving this box around the plot is cut short: it has exploded
+_ESCAPE_FACTOR = 1e3
+
+
+@dataclass
+class LabRun:
+    """One optimizer's trajectory: ``points`` (steps + 1, 2) and ``values`` (steps + 1)."""
+
+    label: str
+    optimizer: str
+    lr: float | None
+    clip: float | None
+    points: torch.Tensor
+    values: torch.Tensor
+    minimum_distances: torch.Tensor
+    tolerance: float
+
+    @property
+    def final_value(self) -> float:
+        return float(self.values[-1])
+
+    @property
+    def final_distance(self) -> float:
+        return float(self.minimum_distances[-1])
+
+    @property
+    def steps_to_tolerance(self) -> int | None:
+        """The first step after which the point stays within ``tolerance`` of a minimum."""
+        inside = self.minimum_distances <= self.tolerance
+        if not bool(inside[-1]):
+            return None
+        outside = torch.nonzero(~inside).flatten()
+        return 0 if len(outside) == 0 else int(outside[-1]) + 1
+
+    @property
+    def diverged(self) -> bool:
+        return not math.isfinite(self.final_value)
+
+    @property
+    def max_distance(self) -> float:
+        """How far the run strayed from its start: large when a gradient exploded."""
+        return float((self.points - self.points[0]).norm(dim=1).nan_to_num(math.inf).max())
+
+
+@dataclass
+class LabResult:
+    """The runs of one race, with the function they ran on."""
+
+    function: TestFunction
+    start: tuple[float, float]
+    steps: int
+    runs: list[LabRun]
+
+
+def parse_lrs(text: str | None) -> dict[str, float]:
+    """``"0.01"`` (every optimizer) or ``"sgd=0.1,adam=0.05"`` into ``{name or "*": lr}``."""
+    if not text:
+        return {}
+    lrs: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, value = item.rpartition("=")
+        try:
+            lrs[name.strip().lower() or "*"] = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"bad learning rate '{item}': give a number (every optimizer) or NAME=NUMBER, "
+                f"e.g. --lr sgd=0.1,adam=0.05"
+            ) from None
+    return lrs
+
+
+def run_optimizer(
+    function: TestFunction,
+    optimizer: str,
+    *,
+    steps: int,
+    start: tuple[float, float],
+    lr: float | None = None,
+    clip: float | None = None,
+) -> LabRun:
+    """Run one optimizer from ``start`` for ``steps`` steps (iterations for closure ones)."""
+    entry = optimizer_entry(optimizer)
+    point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    hyperparameters = {"lr": lr} if lr is not None else {}
+    optim = create_optimizer(entry.name, [point], **hyperparameters)
+
+    def closure() -> torch.Tensor:
+        optim.zero_grad()
+        loss = function(point)
+        loss.backward()
+        if clip is not None:
+            clip_gradients([point], max_norm=clip)
+        return loss
+
+    escape = _ESCAPE_FACTOR * max(map(abs, (*function.xlim, *function.ylim)))
+    points = [point.detach().clone()]
+    for _ in range(steps):
+        if entry.needs_closure:
+            optim.step(closure)
+        else:
+            closure()
+            optim.step()
+        current = point.detach().clone()
+        points.append(current)
+        if not bool(torch.isfinite(current).all()) or float(current.abs().max()) > escape:
+            break
+    trajectory = torch.stack(points)
+    with torch.no_grad():
+        values = function(trajectory)
+    label = entry.name if clip is None else f"{entry.name} (clip {clip:g})"
+    return LabRun(
+        label,
+        entry.name,
+        lr,
+        clip,
+        trajectory,
+        values,
+        function.distance_to_minimum(trajectory),
+        function.tolerance,
+    )
+
+
+def run_lab(
+    function: str | TestFunction,
+    optimizers: list[str] | None = None,
+    *,
+    steps: int | None = None,
+    lrs: dict[str, float] | None = None,
+    start: tuple[float, float] | None = None,
+    clip: float | None = None,
+) -> LabResult:
+    """Race ``optimizers`` on ``function`` from ``start``.
+
+    Learning rates: ``lrs`` (name or ``"*"``) over the function's tuned ones over the
+    registry's defaults. With ``clip`` (or the function's own, e.g. on the cliff) every
+    optimizer runs twice, without and with gradient-norm clipping, to show the difference.
+    """
+    function = get_function(function) if isinstance(function, str) else function
+    names = [optimizer_entry(n).name for n in (optimizers or function.optimizers)]
+    steps = function.steps if steps is None else steps
+    if steps < 1:
+        raise ConfigError(f"steps must be >= 1, got {steps}")
+    start = function.start if start is None else tuple(start)
+    clip = function.clip if clip is None else clip
+    lrs = lrs or {}
+    runs = []
+    for name in names:
+        lr = lrs.get(name, lrs.get("*", function.lr(name)))
+        if lr is not None and "lr" not in optimizer_entry(name).defaults:
+            lr = None
+        if lr is not None and optimizer_entry(name).order == 2 and name not in lrs:
+            lr = None  # second-order methods keep their line search's unit step
+        runs.append(run_optimizer(function, name, steps=steps, start=start, lr=lr))
+        if clip is not None:
+            runs.append(run_optimizer(function, name, steps=steps, start=start, lr=lr, clip=clip))
+    return LabResult(function, start, steps, runs)
+
+
+def parse_start(text: str | None) -> tuple[float, float] | None:
+    """``"x,y"`` into a start point."""
+    if not text:
+        return None
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"bad start point '{text}': give two numbers, e.g. --start=-1.2,1"
+        ) from None
+    return x, y
