@@ -1,0 +1,183 @@
+"""The training configuration: one dataclass, a YAML round trip, and the recipe overlay.
+
+A run is fully described by its ``TrainConfig``: it is written to ``config.yaml`` and into every
+checkpoint, so a run can be resumed (or repeated) from its directory alone. Values are resolved
+in three layers: the dataclass defaults, then the recipe (a paper's hyperparameters), then the
+user's explicit flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnlab.errors import ConfigError
+
+SCHEDULES = ("none", "step", "multistep", "plateau", "googlenet", "cosine", "onecycle")
+LOSSES_ON_NONFINITE = ("stop", "skip")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    ``None`` means "not set": the recipe or the model decides (``loss=None`` uses the model's
+    ``default_loss``, ``amp=None`` turns bf16 autocast on where the hardware has it,
+    ``channels_last=None`` turns it on for convolutional nets).
+    """
+
+    model: str = "lenet5"
+    recipe: str | None = None
+    data: str = "digits"
+    data_dir: str | None = None
+    model_kwargs: dict = field(default_factory=dict)
+    input_size: list[int] | None = None
+    augment: str = "default"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "momentum"
+    lr: float = 0.05
+    momentum: float | None = None
+    weight_decay: float = 0.0
+    decay_norm_and_bias: bool = True
+    optimizer_args: dict = field(default_factory=dict)
+    schedule: str = "none"
+    milestones: list[float] = field(default_factory=list)
+    milestone_unit: str = "epoch"
+    gamma: float = 0.1
+    step_size: float = 30
+    patience: int = 5
+    warmup_epochs: float = 0.0
+    warmup_until_error: float | None = None
+    warmup_factor: float = 0.1
+    loss: str | None = None
+    label_smoothing: float = 0.0
+    clip: float | None = None
+    ema: float | None = None
+    device: str = "auto"
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    threads: int | None = None
+    seed: int = 0
+    on_nonfinite: str = "stop"
+    log_every: int = 20
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a ``ConfigError`` naming the first bad value and its accepted range."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (
+                self.schedule in SCHEDULES,
+                f"unknown schedule '{self.schedule}'; choose one of {', '.join(SCHEDULES)}",
+            ),
+            (
+                self.milestone_unit in ("epoch", "iter"),
+                f"milestone unit must be 'epoch' or 'iter', got '{self.milestone_unit}'",
+            ),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (self.clip is None or self.clip > 0, f"--clip must be > 0, got {self.clip}"),
+            (
+                self.ema is None or 0 < self.ema < 1,
+                f"--ema decay must be in (0, 1), e.g. 0.999, got {self.ema}",
+            ),
+            (
+                self.on_nonfinite in LOSSES_ON_NONFINITE,
+                f"--on-nonfinite must be 'stop' or 'skip', got '{self.on_nonfinite}'",
+            ),
+            (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+                f"device must be auto, cpu or cuda, got '{self.device}'",
+            ),
+            (self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.log_every >= 1, f"log interval must be >= 1, got {self.log_every}"),
+            (
+                self.threads is None or self.threads >= 1,
+                f"--threads must be >= 1, got {self.threads}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values only, so the dict is YAML- and ``weights_only``-safe."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict; unknown keys are a ``ConfigError`` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown training option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def save_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load_yaml(cls, path: str | Path) -> TrainConfig:
+        try:
+            values = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read training config {path}: {error}") from error
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} is not a training config (expected a YAML mapping)")
+        return cls.from_dict(values)
+
+
+def resolve_config(model: str, recipe: str | None = None, **overrides: Any) -> TrainConfig:
+    """The config for training ``model``: defaults, then the recipe, then explicit overrides.
+
+    ``recipe=None`` picks the model's default recipe when it has one (``lenet5`` ->
+    ``lenet1998``). Overrides whose value is ``None`` are ignored, so CLI flags that were not
+    given leave the recipe's values alone.
+    """
+    from cnnlab.train.recipes import default_recipe_for, get_recipe
+
+    values: dict[str, Any] = {"model": model}
+    recipe = recipe or default_recipe_for(model)
+    if recipe is not None:
+        entry = get_recipe(recipe)
+        values.update(entry.settings)
+        values["recipe"] = entry.name
+        if overrides.get("optimizer") not in (None, entry.settings.get("optimizer")):
+            # the recipe's rate, momentum and extra arguments belong to the recipe's optimizer
+            for key in ("lr", "momentum", "optimizer_args"):
+                values.pop(key, None)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    _fill_optimizer_defaults(values)
+    return TrainConfig.from_dict(values)
+
+
+def _fill_optimizer_defaults(values: dict[str, Any]) -> None:
+    """Take a rate and weight decay that neither the recipe nor the user set from the optimizer.
+
+    Second-order methods want a step of 1 and AlexNet's rule carries its own decay of 0.0005;
+    ``cnnlab optimizers`` shows each optimizer's defaults.
+    """
+    if "lr" in values and "weight_decay" in values:
+        return
+    from cnnlab.optim import optimizer_entry
+
+    defaults = optimizer_entry(values.get("optimizer", TrainConfig.optimizer)).defaults
+    values.setdefault("lr", defaults.get("lr", TrainConfig.lr))
+    values.setdefault("weight_decay", defaults.get("weight_decay", TrainConfig.weight_decay))

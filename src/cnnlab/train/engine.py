@@ -1,0 +1,665 @@
+"""The training loop: one ``Trainer`` behind ``train(config)`` and ``resume(run_dir)``.
+
+Design choices, and why:
+
+* No host synchronisation per step. Loss and top-k counts are summed into one device tensor
+  and read once per log interval (the progress bar's text) and once per epoch, so a GPU never
+  waits for Python. The progress bar itself only counts steps on the host.
+* Non-finite losses are found from those sums: a NaN or inf anywhere in the interval makes the
+  sum non-finite. With ``on_nonfinite="stop"`` the run stops at the next read; the weights are
+  already poisoned by then, so nothing is saved and the last good checkpoint (previous epoch)
+  stays. ``on_nonfinite="skip"`` must decide before each update, so it checks every step's
+  loss on the host: it trades one synchronisation per step for never applying a bad update.
+* Exact resumption. Batches are a pure function of (seed, epoch, step) (``cnnlab.data``), and a
+  checkpoint holds model, optimizer, scheduler, EMA, every RNG state, the epoch, the step
+  inside the epoch and the running sums, so a resumed run computes exactly what the
+  uninterrupted one would have (bitwise on CPU).
+* Ctrl-C and SIGTERM only raise a flag; the loop finishes the current step, saves a
+  mid-epoch checkpoint and stops, so the saved state is always consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from cnnlab.errors import CheckpointError, ConfigError, TrainingDivergedError
+from cnnlab.train import distributed
+from cnnlab.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from cnnlab.train.config import TrainConfig, resolve_config
+from cnnlab.train.losses import create_loss
+from cnnlab.train.metrics import MetricsLog, read_metrics, topk_correct
+from cnnlab.train.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
+
+CHECKPOINT_FORMAT = "cnnlab-checkpoint-1"
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint (exit status 130)."""
+
+    def __init__(self, run_dir: Path, epoch: int, step: int):
+        self.run_dir = run_dir
+        super().__init__(
+            f"saved {run_dir / 'checkpoint.pt'} at epoch {epoch + 1} step {step}; "
+            f"resume with `cnnlab resume {run_dir}`"
+        )
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves: its directory, its metrics rows and the trained model."""
+
+    run_dir: Path | None
+    model: nn.Module
+    metrics: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last epoch's metrics row."""
+        return self.metrics[-1] if self.metrics else {}
+
+
+def train(config: TrainConfig | None = None, *, console=None, **options: Any) -> RunResult:
+    """Train a model; the same as ``cnnlab train``.
+
+    Args:
+        config: a complete config; or leave it out and pass ``model=``, ``recipe=`` and any
+            ``TrainConfig`` field as keyword options (the recipe fills what is not given).
+        console: a ``rich.console.Console`` for the progress bar and per-epoch lines;
+            ``None`` trains silently.
+
+    Returns:
+        The run's directory, per-epoch metrics and the trained model (CPU copy not made).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C or SIGTERM; a checkpoint was saved first.
+        TrainingDivergedError: a non-finite loss with ``on_nonfinite="stop"``.
+    """
+    if config is None:
+        model = options.pop("model", "lenet5")
+        config = resolve_config(model, options.pop("recipe", None), **options)
+    elif options:
+        raise ConfigError("pass either a TrainConfig or keyword options, not both")
+    return Trainer(config, console=console).run()
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    device: str | None = None,
+    console=None,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint; the same as ``cnnlab resume``.
+
+    Args:
+        run_dir: the run directory (or its ``checkpoint.pt``).
+        epochs: train to this many epochs in total instead of the configured number.
+        device: run on another device than the one recorded.
+        console: as for ``train``.
+    """
+    path = Path(run_dir)
+    run_dir = path.parent if path.is_file() else path
+    state = load_checkpoint(path)
+    config = TrainConfig.from_dict(dict(state["config"]))
+    if epochs is not None:
+        config.epochs = epochs
+    if device is not None:
+        config.device = device
+    config.validate()
+    if state["epoch"] >= config.epochs and not state.get("step_in_epoch"):
+        raise ConfigError(
+            f"the run in {run_dir} already finished its {config.epochs} epochs; "
+            f"pass --epochs N (more than {config.epochs}) to train it longer"
+        )
+    return Trainer(config, console=console, run_dir=run_dir, state=state).run()
+
+
+def pick_device(name: str, context: distributed.DistributedContext) -> torch.device:
+    """``auto`` is CUDA when available; under torchrun each process takes its local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use cpu")
+        if name == "cuda":
+            name = f"cuda:{context.local_rank}"
+    return torch.device(name)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast runs natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16.
+
+    On CPUs without those instructions oneDNN emulates bf16, which is slower than float32, so
+    autocast stays off there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if amx is not None and amx():
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int | None):
+    """Use ``threads`` intra-op CPU threads during the run (``None``: torch's default).
+
+    Small networks on small images gain nothing from splitting each operation over several
+    cores and lose a lot when another process is busy on one of them, so recipes for them
+    set one thread.
+    """
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Trainer:
+    """One training run: builds everything from the config, runs the epochs, saves state."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        console=None,
+        run_dir: Path | None = None,
+        state: dict | None = None,
+    ):
+        self.config = config
+        self.context = distributed.context_from_env()
+        self.console = console if self.context.is_main else None
+        self.device = pick_device(config.device, self.context)
+        distributed.setup(self.context, self.device)
+        self.run_dir = run_dir if run_dir is not None else self._new_run_dir()
+        self._seed_everything()
+        self._build(state)
+
+    # ----------------------------------------------------------------------------- setup
+    def _new_run_dir(self) -> Path:
+        config = self.config
+        if config.out:
+            run_dir = Path(config.out)
+            problem = None
+            if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.yaml").exists():
+                problem = (
+                    f"run directory {run_dir} already holds a run; continue it with "
+                    f"`cnnlab resume {run_dir}` or choose another --out"
+                )
+            if distributed.any_process(problem is not None and self.context.is_main, self.context):
+                raise ConfigError(problem or f"run directory {run_dir} already holds a run")
+            return run_dir
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        data = config.data.replace(":", "-").replace("/", "_")
+        run_dir = Path("runs") / f"{config.model}-{data}-{stamp}"
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = run_dir.with_name(f"{config.model}-{data}-{stamp}-{suffix}")
+        return run_dir
+
+    def _seed_everything(self) -> None:
+        torch.manual_seed(self.config.seed)
+        np.random.seed(self.config.seed % 2**32)
+        random.seed(self.config.seed)
+
+    def _build(self, state: dict | None) -> None:
+        from cnnlab.data import load_dataset, make_loader
+        from cnnlab.models import create_model
+        from cnnlab.optim import create_optimizer, optimizer_entry
+
+        config, device, context = self.config, self.device, self.context
+        self.dataset = load_dataset(config.data, data_dir=config.data_dir)
+        self.model_kwargs = {
+            "num_classes": self.dataset.num_classes,
+            "in_chans": self.dataset.input_size[0],
+            **config.model_kwargs,
+        }
+        model = create_model(config.model, **self.model_kwargs)
+        self.input_size = tuple(config.input_size or self.dataset.input_size)
+        conv_net = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self.channels_last = conv_net if config.channels_last is None else config.channels_last
+        self.amp = bf16_supported(device) if config.amp is None else config.amp
+        model = model.to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self._check_input_fits(model)
+        self.model = model
+        if config.batch_size % context.world_size:
+            raise ConfigError(
+                f"batch size {config.batch_size} does not divide over {context.world_size} "
+                "processes; the batch size is global, pick a multiple of the process count"
+            )
+        loader_options = dict(
+            device=device,
+            seed=config.seed,
+            rank=context.rank,
+            world_size=context.world_size,
+            channels_last=self.channels_last,
+            input_size=self.input_size,
+        )
+        per_rank = config.batch_size // context.world_size
+        self.train_loader = make_loader(
+            "train",
+            self.dataset,
+            batch_size=per_rank,
+            train=True,
+            augment=config.augment,
+            **loader_options,
+        )
+        self.test_loader = make_loader(
+            "test",
+            self.dataset,
+            batch_size=max(per_rank, 256),
+            train=False,
+            augment="none",
+            **loader_options,
+        )
+        self.steps_per_epoch = len(self.train_loader)
+
+        hyperparameters = {"lr": config.lr, **config.optimizer_args}
+        if config.momentum is not None:
+            hyperparameters["momentum"] = config.momentum
+        self.optimizer = create_optimizer(
+            config.optimizer,
+            model,
+            weight_decay=config.weight_decay,
+            decay_norm_and_bias=config.decay_norm_and_bias,
+            **hyperparameters,
+        )
+        self.needs_closure = optimizer_entry(config.optimizer).needs_closure
+        self.scheduler = create_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.gate = None
+        if config.warmup_until_error is not None:
+            self.gate = ErrorGatedWarmup(
+                self.optimizer, config.warmup_until_error, config.warmup_factor
+            )
+            self.gate.start()
+        self.ema = None
+        if config.ema is not None:
+            self.ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
+            )
+        loss_name = config.loss or getattr(model, "default_loss", "cross_entropy")
+        self.loss_fn = create_loss(loss_name, label_smoothing=config.label_smoothing)
+        self.aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
+
+        self.train_model = model
+        if context.enabled:
+            device_ids = [device] if device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        if config.compile:
+            self.train_model = torch.compile(self.train_model)
+
+        self.start_epoch, self.start_step, self.global_step = 0, 0, 0
+        self.partial: dict | None = None
+        self.best_top1 = -math.inf
+        if state is not None:
+            self._load_state(state)
+
+    def _check_input_fits(self, model: nn.Module) -> None:
+        probe = torch.zeros(1, *self.input_size, device=self.device)
+        if self.channels_last:
+            probe = probe.contiguous(memory_format=torch.channels_last)
+        was_training = model.training
+        try:
+            with torch.no_grad():
+                model.eval()(probe)
+        except RuntimeError as error:
+            raise ConfigError(
+                f"model '{self.config.model}' cannot take {self.config.data}'s "
+                f"{'x'.join(map(str, self.input_size))} input ({str(error).splitlines()[0][:120]});"
+                " pass --input-size C H W that the model accepts"
+            ) from error
+        finally:
+            model.train(was_training)
+
+    def _load_state(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:
+            raise CheckpointError(
+                "this checkpoint holds weights only (no optimizer state) and cannot be resumed; "
+                "start a new run"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        if self.gate is not None:
+            self.gate.open = bool(state.get("warmup_gate_open", False))
+        set_rng_states(state["rng"])
+        self.start_epoch = int(state["epoch"])
+        self.start_step = int(state.get("step_in_epoch", 0))
+        self.global_step = int(state["step"])
+        self.partial = state.get("partial")
+        self.best_top1 = float(state.get("best_test_top1", -math.inf))
+
+    # ------------------------------------------------------------------------------- run
+    def run(self) -> RunResult:
+        """Train from ``start_epoch`` to ``config.epochs``; returns the run's result."""
+        config = self.config
+        self.log = None
+        if self.context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config.save_yaml(self.run_dir / "config.yaml")
+            self.log = MetricsLog(self.run_dir, ema=self.ema is not None)
+            self.log.truncate_after(self.start_epoch)
+            self._say_start()
+        self._stop_requested = False
+        with self._signals_caught(), _cpu_threads(self.config.threads):
+            try:
+                for epoch in range(self.start_epoch, config.epochs):
+                    self._train_epoch(epoch)
+                    if self._stop():
+                        raise TrainingInterrupted(self.run_dir, epoch + 1, 0)
+            finally:
+                if self.log is not None:
+                    self.log.close()
+                if self.context.enabled:
+                    distributed.teardown()
+        metrics = read_metrics(self.run_dir / "metrics.csv") if self.context.is_main else []
+        if self.console is not None:
+            self.console.print(f"run saved in [bold]{self.run_dir}[/]")
+        return RunResult(self.run_dir, self.model, metrics)
+
+    def _say_start(self) -> None:
+        if self.console is None:
+            return
+        c = self.config
+        recipe = f" (recipe {c.recipe})" if c.recipe else ""
+        resumed = ""
+        if self.start_epoch or self.start_step:
+            resumed = f", resuming at epoch {self.start_epoch + 1} step {self.start_step}"
+        params = sum(p.numel() for p in self.model.parameters())
+        self.console.print(
+            f"training [bold]{c.model}[/] ({params:,} parameters) on [bold]{c.data}[/]{recipe}: "
+            f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, "
+            f"{c.optimizer} lr {c.lr:g}, schedule {c.schedule}, device {self.device}"
+            f"{', bf16' if self.amp else ''}{', channels_last' if self.channels_last else ''}"
+            f"{f', {self.context.world_size} processes' if self.context.enabled else ''}"
+            f"{resumed}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        self.console.print(f"run directory [bold]{self.run_dir}[/]", highlight=False, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def _signals_caught(self):
+        """Turn the first Ctrl-C / SIGTERM into a "stop after this step" flag (main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            if self._stop_requested:  # a second Ctrl-C aborts at once
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        caught = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, request_stop) for sig in caught}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self) -> bool:
+        """Whether to stop now; every process agrees (a collective under torchrun)."""
+        return distributed.any_process(self._stop_requested, self.context)
+
+    # ------------------------------------------------------------------------------ epoch
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def _train_epoch(self, epoch: int) -> None:
+        config, device = self.config, self.device
+        start_step = self.start_step if epoch == self.start_epoch else 0
+        sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1, top-5, count
+        elapsed = 0.0
+        if start_step and self.partial is not None:
+            sums += self.partial["sums"].to(device)
+            elapsed = float(self.partial["elapsed"])
+        self.model.train()
+        began = time.perf_counter()
+        progress = self._progress(epoch)
+        with progress or contextlib.nullcontext():
+            task = None
+            if progress is not None:
+                task = progress.add_task("", total=self.steps_per_epoch, completed=start_step)
+            for step, (images, labels) in enumerate(
+                self.train_loader.epoch(epoch, start_step), start=start_step + 1
+            ):
+                self._train_step(images, labels, sums)
+                self.global_step += 1
+                if not per_epoch(config):
+                    self.scheduler.step()
+                if task is not None:
+                    progress.advance(task)
+                if step % config.log_every == 0:
+                    mean_loss = self._check_finite(sums, epoch, step)
+                    if task is not None:
+                        progress.update(task, description=self._progress_text(epoch, mean_loss))
+                    if self._stop():
+                        self._save(epoch, step, sums, elapsed + time.perf_counter() - began)
+                        raise TrainingInterrupted(self.run_dir, epoch, step)
+                elif not self.context.enabled and self._stop_requested:
+                    self._save(epoch, step, sums, elapsed + time.perf_counter() - began)
+                    raise TrainingInterrupted(self.run_dir, epoch, step)
+        train_time = elapsed + time.perf_counter() - began
+        self._end_epoch(epoch, sums, train_time)
+
+    def _progress(self, epoch: int):
+        if self.console is None or not self.console.is_terminal:
+            return None  # a log file gets the per-epoch lines only
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        return Progress(
+            TextColumn(f"epoch {epoch + 1}/{self.config.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+
+    @staticmethod
+    def _progress_text(epoch: int, mean_loss: float) -> str:
+        return f"loss {mean_loss:.4f}"
+
+    def _forward_loss(self, images: torch.Tensor, labels: torch.Tensor):
+        """The training loss (auxiliary classifiers weighted in) and the main logits."""
+        with self._autocast():
+            output = self.train_model(images)
+        if isinstance(output, (tuple, list)):
+            logits, *aux = output
+            loss = self.loss_fn(logits.float(), labels)
+            for extra in aux:
+                loss = loss + self.aux_weight * self.loss_fn(extra.float(), labels)
+        else:
+            logits = output
+            loss = self.loss_fn(logits.float(), labels)
+        return loss, logits
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, sums: torch.Tensor) -> None:
+        config = self.config
+        if self.needs_closure:
+            first: dict[str, torch.Tensor] = {}
+
+            def closure():
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, logits = self._forward_loss(images, labels)
+                first.setdefault("loss", loss.detach())
+                first.setdefault("logits", logits.detach())
+                loss.backward()
+                if config.clip is not None:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+                return loss
+
+            self.optimizer.step(closure)
+            loss, logits = first["loss"], first["logits"]
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, logits = self._forward_loss(images, labels)
+            if config.on_nonfinite == "skip" and not torch.isfinite(loss):
+                return  # one host sync per step: the price of deciding before the update
+            loss.backward()
+            if config.clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+            self.optimizer.step()
+            loss = loss.detach()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        with torch.no_grad():
+            count = labels.new_tensor(labels.shape[0], dtype=torch.float64)
+            correct = topk_correct(logits.float(), labels, (1, 5)).double()
+            sums += torch.cat([(loss.double() * count).reshape(1), correct, count.reshape(1)])
+
+    def _check_finite(self, sums: torch.Tensor, epoch: int, step: int) -> float:
+        """Read the running loss (one sync) and stop on a non-finite one (``stop`` mode)."""
+        mean_loss = (sums[0] / sums[3].clamp(min=1)).item()
+        if not math.isfinite(mean_loss) and self.config.on_nonfinite == "stop":
+            checkpoint = self.run_dir / "checkpoint.pt"
+            kept = (
+                f"the last good checkpoint {checkpoint} is kept"
+                if checkpoint.exists()
+                else "no checkpoint was written (it diverged in the first epoch)"
+            )
+            raise TrainingDivergedError(
+                f"training loss became {mean_loss} at epoch {epoch + 1} step {step}, so the run "
+                f"stopped; {kept}. Lower the learning rate (--lr {self.config.lr / 10:g}) or clip "
+                "gradients (--clip 1.0), or pass --on-nonfinite skip to skip such steps"
+            )
+        return mean_loss
+
+    @torch.no_grad()
+    def _evaluate(self, model: nn.Module) -> tuple[float, float, float]:
+        """Test loss, top-1 and top-5 accuracy (%) of ``model`` (summed over processes)."""
+        was_training = model.training
+        model.eval()
+        sums = torch.zeros(4, device=self.device, dtype=torch.float64)
+        for images, labels in self.test_loader.epoch(0):
+            with self._autocast():
+                logits = model(images)
+            logits = logits.float()
+            count = labels.new_tensor(labels.shape[0], dtype=torch.float64)
+            loss = self.loss_fn(logits, labels).double() * count
+            correct = topk_correct(logits, labels, (1, 5)).double()
+            sums += torch.cat([loss.reshape(1), correct, count.reshape(1)])
+        model.train(was_training)
+        distributed.all_reduce_sum(sums, self.context)
+        loss, top1, top5, count = sums.tolist()
+        count = max(count, 1.0)
+        return loss / count, 100 * top1 / count, 100 * top5 / count
+
+    def _end_epoch(self, epoch: int, sums: torch.Tensor, train_time: float) -> None:
+        eval_began = time.perf_counter()
+        distributed.all_reduce_sum(sums, self.context)
+        self._check_finite(sums, epoch, self.steps_per_epoch)
+        loss_sum, top1, top5, count = sums.tolist()
+        count = max(count, 1.0)
+        test_loss, test_top1, test_top5 = self._evaluate(self.model)
+        row = {
+            "epoch": epoch + 1,
+            "step": self.global_step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / count,
+            "train_top1": 100 * top1 / count,
+            "train_top5": 100 * top5 / count,
+            "test_loss": test_loss,
+            "test_top1": test_top1,
+            "test_top5": test_top5,
+            "images_per_s": count / max(train_time, 1e-9),
+        }
+        if self.ema is not None:
+            row["ema_test_top1"] = self._evaluate(self.ema.module)[1]
+        if per_epoch(self.config):
+            self.scheduler.step(100 - test_top1)
+        if self.gate is not None and self.gate.update(100 - row["train_top1"]):
+            if self.console is not None:
+                self.console.print("training error below the warm-up threshold: full rate now")
+        row["epoch_time"] = train_time + time.perf_counter() - eval_began
+        self.start_step, self.partial = 0, None
+        if not self.context.is_main:
+            return
+        self.log.append(row)
+        is_best = test_top1 > self.best_top1
+        self.best_top1 = max(self.best_top1, test_top1)
+        self._save(epoch + 1, 0, None, 0.0)
+        if is_best:
+            save_checkpoint(self._weights_state(epoch + 1), self.run_dir / "best.pt")
+        self._say_epoch(row)
+
+    def _say_epoch(self, row: dict[str, float]) -> None:
+        if self.console is None:
+            return
+        ema = f"  ema {row['ema_test_top1']:.2f}%" if "ema_test_top1" in row else ""
+        self.console.print(
+            f"epoch {int(row['epoch']):>3}/{self.config.epochs}  "
+            f"loss {row['train_loss']:.4f}  train {row['train_top1']:.2f}%  "
+            f"test {row['test_top1']:.2f}% (top-5 {row['test_top5']:.2f}%){ema}  "
+            f"lr {row['lr']:.3g}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    # ------------------------------------------------------------------------ checkpoints
+    def _weights_state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "model_name": self.config.model,
+            "model_kwargs": dict(self.model_kwargs),
+            "config": self.config.to_dict(),
+            "epoch": epoch,
+            "step": self.global_step,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+        }
+
+    def _save(self, epoch: int, step_in_epoch: int, sums: torch.Tensor | None, elapsed: float):
+        """Save the full training state; ``epoch`` counts finished epochs."""
+        if not self.context.is_main:
+            return
+        state = self._weights_state(epoch)
+        state.update(
+            step_in_epoch=step_in_epoch,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            warmup_gate_open=bool(self.gate is not None and self.gate.open),
+            rng=rng_states(),
+            partial=None if sums is None else {"sums": sums.cpu(), "elapsed": elapsed},
+            best_test_top1=self.best_top1,
+        )
+        save_checkpoint(state, self.run_dir / "checkpoint.pt")

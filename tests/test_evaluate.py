@@ -1,0 +1,85 @@
+"""Evaluation: top-k, test-time augmentation and ensembles against direct computations."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.data import load_dataset
+from cnnlab.errors import ConfigError
+from cnnlab.evaluate import evaluate, tta_probabilities
+from cnnlab.train import resume, train
+from cnnlab.train.checkpoint import model_from_checkpoint
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory):
+    """A LeNet-5 digits run after 1 epoch and after 2 epochs: two different models."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_dir = tmp_path_factory.mktemp("evaluate") / "run"
+        options = {"data": "digits", "batch_size": 64, "lr": 0.01, "out": str(run_dir)}
+        train(model="lenet5", epochs=1, **options)
+        shutil.copy(run_dir / "checkpoint.pt", run_dir.parent / "epoch1.pt")
+        resume(run_dir, epochs=2)
+    finally:
+        torch.set_num_threads(before)
+    return run_dir.parent / "epoch1.pt", run_dir / "checkpoint.pt"
+
+
+def digits_test_split():
+    """The digits test split, normalised by hand (independent of the loaders)."""
+    dataset = load_dataset("digits")
+    mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std).view(1, -1, 1, 1)
+    return (dataset.test.images.float() / 255 - mean) / std, dataset.test.labels
+
+
+@torch.no_grad()
+def test_ensemble_with_flip_matches_a_direct_computation(two_checkpoints):
+    images, labels = digits_test_split()
+    probabilities = 0
+    for path in two_checkpoints:
+        model, _ = model_from_checkpoint(path)
+        probabilities = probabilities + F.softmax(model(images), 1)
+        probabilities = probabilities + F.softmax(model(torch.flip(images, dims=[3])), 1)
+    expected_top1 = 100 * (probabilities.argmax(1) == labels).double().mean().item()
+    result = evaluate(list(two_checkpoints), tta="flip", device="cpu")
+    assert result.images == 360
+    assert result.top1 == pytest.approx(expected_top1, abs=100 / 360 + 1e-9)
+    assert result.top1_error == pytest.approx(100 - result.top1)
+    assert result.top1 <= result.top5
+
+    single = evaluate(two_checkpoints[1], device="cpu")
+    model, _ = model_from_checkpoint(two_checkpoints[1])
+    direct = 100 * (model(images).argmax(1) == labels).double().mean().item()
+    assert single.top1 == pytest.approx(direct, abs=100 / 360 + 1e-9)
+
+
+def test_tta_views():
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape))
+            return x.mean(dim=(2, 3))
+
+    images = torch.randn(2, 3, 32, 32)
+    probabilities = tta_probabilities(Recorder(), images, "tencrop")
+    assert seen == [(2, 3, 32, 32)] * 10  # AlexNet's 10 patches of a 256/224-enlarged image
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(2))
+    seen.clear()
+    tta_probabilities(Recorder(), images, "multiscale")
+    assert seen == [(2, 3, 28, 28), (2, 3, 32, 32), (2, 3, 36, 36)]
+
+
+def test_multiscale_needs_global_pooling(two_checkpoints):
+    with pytest.raises(ConfigError, match="multi-scale testing needs a network with global"):
+        evaluate(two_checkpoints[0], tta="multiscale", device="cpu")
+    with pytest.raises(ConfigError, match="unknown --tta"):
+        evaluate(two_checkpoints[0], tta="mirror", device="cpu")
