@@ -1,0 +1,402 @@
+"""Accuracy against cost, after Canziani, Paszke & Culurciello (2016), "An analysis of deep
+neural network models for practical applications", Fig. 2: top-1 accuracy against operations
+per image, one bubble per network, its area proportional to the number of parameters.
+
+Cost comes from ``cnnlab.sizing.summary`` (MACs of one image at the model's input size, and
+the parameters that take part in inference: auxiliary classifiers, unused in eval mode, are
+left out, as Canziani et al. and torchvision count them). Accuracy comes from, in order of
+precedence: a CSV the user gives (``model,top1[,top5]``), run directories (the best test top-1
+of ``metrics.csv`` and the top-5 of that epoch), or torchvision's ImageNet-1K figures. Those
+are read from torchvision's own weight metadata (``weights.meta["_metrics"]["ImageNet-1K"]``,
+the numbers in its documentation table) for the original ``IMAGENET1K_V1`` weights, and are
+attached to a cnnlab model only when the architectures agree: the same name and the same
+number of parameters.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from cnnlab.errors import CnnlabError
+
+TORCHVISION_WEIGHTS = "IMAGENET1K_V1"
+
+
+@dataclass
+class ModelPoint:
+    """One bubble of the chart.
+
+    Attributes:
+        name: the label (model name, or the run's directory for runs).
+        model: the registered model it is.
+        top1: top-1 accuracy in percent; ``top5`` likewise, or None.
+        macs: multiply-accumulates for one image at ``input_size``.
+        params: parameters used at inference.
+        source: where the accuracy comes from.
+        dataset: what the accuracy was measured on.
+    """
+
+    name: str
+    model: str
+    top1: float
+    top5: float | None
+    macs: int
+    params: int
+    input_size: tuple[int, ...]
+    source: str
+    dataset: str
+
+
+@dataclass
+class Accuracy:
+    top1: float
+    top5: float | None
+    source: str
+    dataset: str
+
+
+def torchvision_accuracy(model: str) -> Accuracy | None:
+    """torchvision's ImageNet-1K top-1/top-5 for ``model``'s ``IMAGENET1K_V1`` weights, if any."""
+    import torchvision
+    from torchvision.models import get_model_weights, list_models
+
+    if model not in list_models():
+        return None
+    weights = get_model_weights(model)
+    if TORCHVISION_WEIGHTS not in weights.__members__:
+        return None
+    meta = weights[TORCHVISION_WEIGHTS].meta
+    metrics = meta.get("_metrics", {}).get("ImageNet-1K")
+    if not metrics:
+        return None
+    source = (
+        f"torchvision {torchvision.__version__.split('+')[0]} {weights.__name__}."
+        f"{TORCHVISION_WEIGHTS}"
+    )
+    return Accuracy(metrics["acc@1"], metrics["acc@5"], source, "ImageNet-1K val")
+
+
+def torchvision_num_params(model: str) -> int | None:
+    """The parameter count torchvision states for the weights ``torchvision_accuracy`` uses."""
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(model)[TORCHVISION_WEIGHTS].meta.get("num_params")
+
+
+def read_results_csv(path: str | Path) -> dict[str, Accuracy]:
+    """A user's results file: a header ``model,top1[,top5]`` and one row per model (percent).
+
+    Raises:
+        CnnlabError: the file is missing, lacks the columns, or holds a non-number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CnnlabError(f"no results file at {path}; give a CSV with columns model,top1[,top5]")
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        if "model" not in columns or "top1" not in columns:
+            raise CnnlabError(
+                f"{path} must have a header with columns model,top1[,top5]; it has "
+                f"{','.join(columns) or 'no header'}"
+            )
+        results = {}
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                top1 = float(row["top1"])
+                top5 = float(row["top5"]) if row.get("top5") else None
+            except ValueError:
+                raise CnnlabError(
+                    f"{path} line {line}: top1/top5 must be accuracies in percent, got "
+                    f"'{row.get('top1')}', '{row.get('top5', '')}'"
+                ) from None
+            results[row["model"]] = Accuracy(top1, top5, f"{path.name}", "user results")
+    return results
+
+
+@dataclass
+class RunAccuracy:
+    """The best epoch of a run, and what it was: model, its arguments, data, input size."""
+
+    label: str
+    model: str
+    model_kwargs: dict
+    input_size: tuple[int, ...] | None
+    accuracy: Accuracy
+
+
+def run_accuracy(run_dir: str | Path) -> RunAccuracy:
+    """The best test top-1 of a run (and that epoch's top-5), with what the model was."""
+    from cnnlab.train.checkpoint import load_checkpoint
+    from cnnlab.viz.curves import read_run
+
+    history = read_run(run_dir)
+    if not history.has("test_top1"):
+        raise CnnlabError(f"{history.path} has no test_top1 column; is it a cnnlab run?")
+    best = max(history.rows, key=lambda row: row["test_top1"])
+    run_path = history.path.parent
+    checkpoint = next(
+        (run_path / n for n in ("best.pt", "checkpoint.pt") if (run_path / n).is_file()), run_path
+    )
+    state = load_checkpoint(checkpoint)
+    config = state.get("config") or {}
+    size = config.get("input_size")
+    accuracy = Accuracy(
+        best["test_top1"],
+        best.get("test_top5"),
+        f"run {history.label}, epoch {int(best['epoch'])}",
+        f"{config.get('data', 'its data')} test",
+    )
+    return RunAccuracy(
+        history.label,
+        state["model_name"],
+        dict(state["model_kwargs"]),
+        tuple(size) if size else None,
+        accuracy,
+    )
+
+
+def _cost(model: str, model_kwargs: dict, input_size) -> tuple[int, int, int, tuple[int, ...]]:
+    """MACs of one image, inference and total parameters, and the input size (meta device)."""
+    import torch
+
+    from cnnlab.models import create_model
+    from cnnlab.sizing import GeometryWarning, summary
+
+    with torch.device("meta"):
+        network = create_model(model, **model_kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeometryWarning)
+        sized = summary(network, input_size=input_size)
+    inference = sized.total_params - sized.unshown_params
+    return sized.macs, inference, sized.total_params, tuple(sized.input_size)
+
+
+def compare_points(
+    models: list[str],
+    *,
+    results: str | Path | None = None,
+    runs: list[str | Path] | None = None,
+) -> list[ModelPoint]:
+    """The chart's points: registered ``models`` and ``runs``, with cost and accuracy.
+
+    Raises:
+        CnnlabError: a model has no accuracy from any source (the message says how to give one).
+    """
+    from cnnlab.errors import unknown_name
+    from cnnlab.models import list_models
+
+    given = read_results_csv(results) if results else {}
+    points = []
+    known = list_models()
+    missing = []
+    for model in models:
+        if model not in known:
+            raise unknown_name("model", model, known, "run `cnnlab models`")
+        macs, params, total_params, size = _cost(model, {}, None)
+        accuracy = given.get(model)
+        if accuracy is None:
+            accuracy = torchvision_accuracy(model)
+            # torchvision counts auxiliary classifiers when its weights include them
+            if accuracy is not None and torchvision_num_params(model) not in (params, total_params):
+                accuracy = None  # same name, different architecture
+        if accuracy is None:
+            missing.append(model)
+            continue
+        points.append(
+            ModelPoint(
+                model,
+                model,
+                accuracy.top1,
+                accuracy.top5,
+                macs,
+                params,
+                size,
+                accuracy.source,
+                accuracy.dataset,
+            )
+        )
+    if missing:
+        raise CnnlabError(
+            f"no accuracy for {', '.join(missing)}: torchvision publishes no ImageNet figure for "
+            f"{'this architecture' if len(missing) == 1 else 'these'}; give one with --results "
+            "FILE.csv "
+            "(columns model,top1[,top5]) or a trained run with --runs RUN_DIR"
+        )
+    for run in runs or []:
+        found = run_accuracy(run)
+        macs, params, _, size = _cost(found.model, found.model_kwargs, found.input_size)
+        points.append(
+            ModelPoint(
+                found.label,
+                found.model,
+                found.accuracy.top1,
+                found.accuracy.top5,
+                macs,
+                params,
+                size,
+                found.accuracy.source,
+                found.accuracy.dataset,
+            )
+        )
+    if not points:
+        raise CnnlabError("nothing to compare; name models or pass --runs RUN_DIR")
+    return points
+
+
+def compare_figure(points: list[ModelPoint], title: str | None = None) -> Figure:
+    """Top-1 accuracy against MACs (log axis), bubble area proportional to parameters."""
+    figure = Figure(figsize=(11.0, 6.5), dpi=100, layout="constrained")
+    axis = figure.add_subplot()
+    largest = max(point.params for point in points)
+    scale = 2500.0 / largest  # the largest bubble gets 2500 pt² (about 56 pt across)
+    datasets = list(dict.fromkeys(point.dataset for point in points))
+    for index, dataset in enumerate(datasets):
+        group = [point for point in points if point.dataset == dataset]
+        axis.scatter(
+            [point.macs for point in group],
+            [point.top1 for point in group],
+            s=[max(point.params * scale, 12.0) for point in group],
+            color=f"C{index}",
+            alpha=0.45,
+            edgecolors="black",
+            linewidths=0.6,
+            label=dataset,
+        )
+    axis.set_xscale("log")
+    macs = [point.macs for point in points]
+    axis.set_xlim(min(macs) / 2, max(macs) * 4)  # room for the labels
+    tops = [point.top1 for point in points]
+    margin = max(2.0, 0.1 * (max(tops) - min(tops)))
+    axis.set_ylim(min(tops) - margin, max(tops) + margin)
+    _label_bubbles(figure, axis, points, scale)
+    axis.set(
+        xlabel="MACs per image (multiply-accumulates, log scale)",
+        ylabel="top-1 accuracy (%)",
+        title=title or "top-1 accuracy vs cost (bubble area = parameters)",
+    )
+    axis.grid(alpha=0.3)
+    legend = figure.legend(
+        title="accuracy measured on", fontsize=8, title_fontsize=8, loc="outside right lower"
+    )
+    for handle in legend.legend_handles:
+        handle.set_sizes([40.0])
+    _size_key(figure, axis, largest, scale)
+    sources = sorted({point.source for point in points if point.source.startswith("torchvision")})
+    if sources:
+        version = sources[0].split(" ")[1]
+        axis.text(
+            0.99,
+            0.01,
+            f"ImageNet figures: torchvision {version}, IMAGENET1K_V1 weights' "
+            "meta['_metrics']['ImageNet-1K']",
+            transform=axis.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.35",
+        )
+    return figure
+
+
+def _label_bubbles(figure: Figure, axis, points: list[ModelPoint], scale: float) -> None:
+    """Name each bubble to the right of its edge, nudged up or down off earlier labels.
+
+    Positions are estimated in points from the axes' size (before layout), which is close
+    enough to keep crowded families (ResNets, DenseNets) readable.
+    """
+    width_pt = figure.get_figwidth() * 72 * 0.75
+    height_pt = figure.get_figheight() * 72 * 0.8
+    (x_low, x_high), (y_low, y_high) = axis.get_xlim(), axis.get_ylim()
+    x_per_decade = width_pt / math.log10(x_high / x_low)
+    y_per_unit = height_pt / (y_high - y_low)
+    placed: list[tuple[float, float, float, float]] = []
+    for point in sorted(points, key=lambda p: -p.top1):
+        radius = math.sqrt(max(point.params * scale, 12.0)) / 2
+        left = math.log10(point.macs / x_low) * x_per_decade + radius + 2
+        middle = (point.top1 - y_low) * y_per_unit
+        box_width, box_height = 5.0 * len(point.name), 9.0
+        for shift in (0, 10, -10, 20, -20, 30, -30, 40, -40):
+            box = (left, middle + shift - box_height / 2, left + box_width, middle + shift + 4.5)
+            if not any(_overlap(box, other) for other in placed):
+                break
+        placed.append(box)
+        axis.annotate(
+            point.name,
+            (point.macs, point.top1),
+            xytext=(radius + 2, shift),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=8,
+        )
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _size_key(figure: Figure, axis, largest: int, scale: float) -> None:
+    """A second legend: bubbles of round parameter counts."""
+    exponent = math.floor(math.log10(largest))
+    sizes = [10**exponent, 10 ** (exponent - 1)]
+    if largest >= 3 * 10**exponent:
+        sizes.insert(0, 5 * 10**exponent)
+    handles = [
+        axis.scatter(
+            [],
+            [],
+            s=max(size * scale, 12.0),
+            color="0.8",
+            edgecolors="black",
+            linewidths=0.6,
+            label=_count(size),
+        )
+        for size in sizes
+    ]
+    figure.legend(
+        handles=handles,
+        title="parameters",
+        loc="outside right upper",
+        fontsize=8,
+        title_fontsize=8,
+        labelspacing=1.6,
+        borderpad=1.0,
+    )
+
+
+def _count(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
+
+
+def points_table(points: list[ModelPoint]):
+    """The points as a rich table: top-1/top-5, GMACs, parameters, input size, source."""
+    from rich.table import Table
+
+    from cnnlab.sizing.units import dims, si
+
+    table = Table()
+    for column in ("model", "top-1 %", "top-5 %", "MACs", "params", "input"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_column("accuracy from")
+    for p in points:
+        table.add_row(
+            p.name,
+            f"{p.top1:.2f}",
+            "" if p.top5 is None else f"{p.top5:.2f}",
+            si(p.macs),
+            si(p.params),
+            dims(p.input_size),
+            f"{p.source} ({p.dataset})",
+        )
+    return table

@@ -1,0 +1,276 @@
+"""Reading the cost curves: what a run's metrics say about its learning rate and its length.
+
+The lectures' "interpreting the cost function": the shape of the training loss tells how to
+change the step size. Loss that rises or becomes NaN means the rate is too high (lower it, or
+clip the gradient norm); loss that zig-zags epoch to epoch means it is on the high side; loss
+that barely moves from the start means it is too low. Comparing training and test curves adds
+two more: a test loss that turns back up while the training loss still falls is overfitting
+(regularise, or keep the best epoch), and curves still falling at the end mean the run stopped
+too early. The thresholds below are deliberately coarse: they name the picture a person would
+see in ``cnnlab plot``, on per-epoch averages, not subtle statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Relative thresholds on per-epoch averages; see the module docstring.
+DIVERGE_RISE = 1.5  # final training loss above this many times its minimum
+PLATEAU_DROP = 0.05  # training loss fell by less than this fraction of its first value
+PLATEAU_ACCURACY_GAIN = 5.0  # and training accuracy rose by less than this many points
+OSCILLATION_RISE_SHARE = 0.3  # rises are at least this share of the loss's total movement
+OSCILLATION_RISE_COUNT = 0.3  # and happen on at least this fraction of epochs
+OVERFIT_TEST_RISE = 0.10  # test loss above its minimum by this fraction
+OVERFIT_ACCURACY_DROP = 2.0  # or test accuracy below its best by this many points
+IMPROVING_LOSS_SLOPE = 0.02  # training loss still falls by this fraction per epoch at the end
+IMPROVING_ACCURACY_SLOPE = 0.25  # or test accuracy still rises by this many points per epoch
+
+
+@dataclass
+class Finding:
+    """One thing the curves show.
+
+    Attributes:
+        kind: ``diverging``, ``oscillating``, ``plateau``, ``overfitting``,
+            ``still_improving``, ``healthy`` or ``too_short``.
+        message: what it means and what to do, one sentence.
+        evidence: the numbers the finding rests on.
+    """
+
+    kind: str
+    message: str
+    evidence: str
+
+    @property
+    def is_problem(self) -> bool:
+        return self.kind in ("diverging", "oscillating", "plateau", "overfitting")
+
+
+@dataclass
+class Diagnosis:
+    """Everything the curves of one run show, in words and as data."""
+
+    findings: list[Finding] = field(default_factory=list)
+    label: str = ""
+
+    @property
+    def kinds(self) -> list[str]:
+        return [finding.kind for finding in self.findings]
+
+    @property
+    def text(self) -> str:
+        head = f"diagnosis of {self.label}:" if self.label else "diagnosis:"
+        lines = [
+            f"  - {f.kind.replace('_', ' ')}: {f.message} ({f.evidence})" for f in self.findings
+        ]
+        return "\n".join([head, *lines])
+
+    def to_dict(self) -> dict:
+        return {
+            "run": self.label,
+            "findings": [
+                {"kind": f.kind, "message": f.message, "evidence": f.evidence}
+                for f in self.findings
+            ],
+        }
+
+
+def diagnose_run(run_dir: str | Path) -> Diagnosis:
+    """Diagnose the run in ``run_dir`` from its ``metrics.csv``; see :func:`diagnose`."""
+    from cnnlab.viz.curves import read_run
+
+    history = read_run(run_dir)
+    diagnosis = diagnose(history.rows)
+    diagnosis.label = history.label
+    return diagnosis
+
+
+def diagnose(rows: list[dict[str, float]]) -> Diagnosis:
+    """Say what per-epoch metrics rows (the columns of ``metrics.csv``) show.
+
+    Divergence, a plateau from the start and oscillation are about the learning rate and are
+    checked first; divergence rules out the rest. Overfitting and "still improving" are about
+    the run's length and exclude each other; when nothing is wrong the run is called healthy.
+    """
+    train_loss = [row.get("train_loss", math.nan) for row in rows]
+    lr = rows[-1].get("lr") if rows else None
+    if any(not math.isfinite(v) for v in train_loss) or any(
+        not math.isfinite(row.get("test_loss", 0.0)) for row in rows
+    ):
+        first_bad = next(
+            i
+            for i, row in enumerate(rows)
+            if not (
+                math.isfinite(row.get("train_loss", math.nan))
+                and math.isfinite(row.get("test_loss", 0.0))
+            )
+        )
+        return Diagnosis([_diverging(f"loss non-finite from epoch {_epoch(rows, first_bad)}", lr)])
+    if len(rows) < 2:
+        return Diagnosis(
+            [
+                Finding(
+                    "too_short",
+                    "one epoch is too few to read the curves; train for more epochs",
+                    f"{len(rows)} epoch(s)",
+                )
+            ]
+        )
+    findings: list[Finding] = []
+    low = min(train_loss)
+    if train_loss[-1] > DIVERGE_RISE * low and train_loss[-1] > train_loss[0] * 0.9:
+        evidence = (
+            f"training loss rose from a minimum of {low:.4g} at epoch "
+            f"{_epoch(rows, train_loss.index(low))} to {train_loss[-1]:.4g}"
+        )
+        return Diagnosis([_diverging(evidence, lr)])
+    plateau = _plateau(rows, train_loss)
+    if plateau is not None:
+        findings.append(plateau)
+    oscillation = _oscillation(train_loss)
+    if oscillation is not None:
+        findings.append(oscillation)
+    overfit = _overfitting(rows, train_loss)
+    if overfit is not None:
+        findings.append(overfit)
+    elif plateau is None:
+        improving = _still_improving(rows, train_loss)
+        if improving is not None:
+            findings.append(improving)
+    if not findings:
+        fell = train_loss[-1] < (1 - PLATEAU_DROP) * train_loss[0]
+        findings.append(_healthy(rows, train_loss) if fell else _flat(rows, train_loss))
+    return Diagnosis(findings)
+
+
+def _epoch(rows: list[dict[str, float]], index: int) -> int:
+    return int(rows[index].get("epoch", index + 1))
+
+
+def _diverging(evidence: str, lr: float | None) -> Finding:
+    lower = f" (e.g. --lr {lr / 10:g})" if lr else ""
+    return Finding(
+        "diverging",
+        f"the loss is exploding: the learning rate is too high; lower it{lower}, clip the "
+        "gradient norm (--clip 1.0) or add warm-up",
+        evidence,
+    )
+
+
+def _plateau(rows: list[dict[str, float]], train_loss: list[float]) -> Finding | None:
+    drop = (train_loss[0] - min(train_loss)) / abs(train_loss[0]) if train_loss[0] else 0.0
+    accuracy = [row["train_top1"] for row in rows if "train_top1" in row]
+    gain = max(accuracy) - accuracy[0] if accuracy else 0.0
+    if len(rows) < 3 or drop >= PLATEAU_DROP or gain >= PLATEAU_ACCURACY_GAIN:
+        return None
+    return _flat(rows, train_loss, drop, gain)
+
+
+def _flat(
+    rows: list[dict[str, float]],
+    train_loss: list[float],
+    drop: float | None = None,
+    gain: float | None = None,
+) -> Finding:
+    if drop is None:
+        drop = (train_loss[0] - train_loss[-1]) / abs(train_loss[0]) if train_loss[0] else 0.0
+    if gain is None:
+        accuracy = [row.get("train_top1", 0.0) for row in rows]
+        gain = accuracy[-1] - accuracy[0]
+    return Finding(
+        "plateau",
+        "the loss has barely moved since the start: the learning rate is probably too low "
+        "(raise it ~10x, or find one with `cnnlab lr-find`); check the data and labels too",
+        f"training loss fell {100 * drop:.1f}% in {len(rows)} epochs, training accuracy "
+        f"+{gain:.1f} points",
+    )
+
+
+def _oscillation(train_loss: list[float]) -> Finding | None:
+    steps = [b - a for a, b in zip(train_loss, train_loss[1:], strict=False)]
+    rises = [s for s in steps if s > 0]
+    movement = sum(abs(s) for s in steps)
+    if len(steps) < 2 or not movement:
+        return None
+    rise_share = sum(rises) / movement
+    if rise_share < OSCILLATION_RISE_SHARE or len(rises) < OSCILLATION_RISE_COUNT * len(steps):
+        return None
+    return Finding(
+        "oscillating",
+        "the training loss zig-zags from epoch to epoch: the learning rate is on the high "
+        "side; lower it (2-10x), use a decaying schedule, or a larger batch",
+        f"the loss rose in {len(rises)} of {len(steps)} epochs; rises are "
+        f"{100 * rise_share:.0f}% of its movement",
+    )
+
+
+def _overfitting(rows: list[dict[str, float]], train_loss: list[float]) -> Finding | None:
+    test_loss = [row["test_loss"] for row in rows]
+    best = test_loss.index(min(test_loss))
+    if best >= len(rows) - 1 or train_loss[-1] >= train_loss[best]:
+        return None  # test loss still at its minimum, or training stopped improving too
+    loss_rise = (test_loss[-1] - test_loss[best]) / abs(test_loss[best]) if test_loss[best] else 0
+    accuracy = [row.get("test_top1") for row in rows]
+    accuracy_drop = 0.0
+    if None not in accuracy:
+        accuracy_drop = max(accuracy) - accuracy[-1]
+    if loss_rise < OVERFIT_TEST_RISE and accuracy_drop < OVERFIT_ACCURACY_DROP:
+        return None
+    gap = ""
+    if all("train_top1" in row and "test_top1" in row for row in (rows[best], rows[-1])):
+        gap_then = rows[best]["train_top1"] - rows[best]["test_top1"]
+        gap_now = rows[-1]["train_top1"] - rows[-1]["test_top1"]
+        gap = f"; train-test accuracy gap {gap_then:.1f} -> {gap_now:.1f} points"
+    return Finding(
+        "overfitting",
+        f"the test loss is lowest at epoch {_epoch(rows, best)} and rises since while the "
+        "training loss keeps falling: regularise (weight decay, augmentation, dropout), stop "
+        "earlier, or use best.pt",
+        f"test loss {test_loss[best]:.4g} -> {test_loss[-1]:.4g} (+{100 * loss_rise:.0f}%){gap}",
+    )
+
+
+def _tail_slopes(rows: list[dict[str, float]], train_loss: list[float]) -> tuple[float, float]:
+    """Relative fall per epoch of the training loss, and the test accuracy's rise per epoch,
+    over the last third of the run (at least two epochs)."""
+    window = max(2, len(rows) // 3)
+    start = len(rows) - window
+    epochs = len(rows) - 1 - start
+    loss_fall = (train_loss[start] - train_loss[-1]) / abs(train_loss[start] or 1.0) / epochs
+    accuracy = [row.get("test_top1") for row in rows[start:]]
+    accuracy_rise = (accuracy[-1] - accuracy[0]) / epochs if None not in accuracy else 0.0
+    return loss_fall, accuracy_rise
+
+
+def _still_improving(rows: list[dict[str, float]], train_loss: list[float]) -> Finding | None:
+    loss_fall, accuracy_rise = _tail_slopes(rows, train_loss)
+    test_loss = [row["test_loss"] for row in rows]
+    test_falling = test_loss[-1] <= min(test_loss[:-1])
+    if not test_falling or (
+        loss_fall < IMPROVING_LOSS_SLOPE and accuracy_rise < IMPROVING_ACCURACY_SLOPE
+    ):
+        return None
+    return Finding(
+        "still_improving",
+        "the curves are still going down at the end: train longer "
+        "(`cnnlab resume RUN_DIR --epochs N`)",
+        f"over the last epochs the training loss fell {100 * loss_fall:.1f}% per epoch and "
+        f"test accuracy rose {accuracy_rise:.2f} points per epoch; test loss at its lowest",
+    )
+
+
+def _healthy(rows: list[dict[str, float]], train_loss: list[float]) -> Finding:
+    loss_fall, _ = _tail_slopes(rows, train_loss)
+    last = rows[-1]
+    accuracy = ""
+    if "test_top1" in last:
+        accuracy = f", test top-1 {last['test_top1']:.2f}%"
+    return Finding(
+        "healthy",
+        "the loss fell and has flattened, with no sign of overfitting: the run has converged "
+        "at this learning rate (a lower rate or a decay step may gain a little more)",
+        f"training loss {train_loss[0]:.4g} -> {train_loss[-1]:.4g}, last epochs "
+        f"{100 * loss_fall:.1f}% per epoch{accuracy}",
+    )
