@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.data import load_dataset
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, UnknownNameError
 from cnnlab.evaluate import evaluate, tta_probabilities
 from cnnlab.train import resume, train
 from cnnlab.train.checkpoint import model_from_checkpoint
@@ -81,5 +81,5 @@ def test_tta_views():
 def test_multiscale_needs_global_pooling(two_checkpoints):
     with pytest.raises(ConfigError, match="multi-scale testing needs a network with global"):
         evaluate(two_checkpoints[0], tta="multiscale", device="cpu")
-    with pytest.raises(ConfigError, match="unknown --tta"):
+    with pytest.raises(UnknownNameError, match="unknown --tta mode 'mirror'.*flip, tencrop"):
         evaluate(two_checkpoints[0], tta="mirror", device="cpu")

@@ -40,11 +40,748 @@ def _add_models(sub) -> None:
 def _run_models(args) -> None:
     from cnnlab.sizing.zoo_table import models_table
 
-    console.print(models_table(args.pattern))
+    _print_wide(models_table(args.pattern))
 
 
-COMMANDS = [
+def _print_wide(renderable) -> None:
+    """Print a wide table; when the output is a file or a pipe, don't squeeze it to 80 columns."""
+    wide = console if console.is_terminal else Console(width=200)
+    wide.print(renderable)
+
+
+_SUMMARY_CONVENTION = """\
+Counting convention: MACs are the multiply-accumulates of conv and linear layers, bias not
+counted; FLOPs = 2 x MACs. Activation memory counts the input plus the outputs of conv, pool and
+fc layers (the lecture's VGG-16 table), float32, MB = 10^6 bytes; --all-activations counts every
+layer's output (ReLU, BN, ...) too. Training memory (SGD with momentum) = parameters +
+gradients + momentum + activations. Shapes are C x H x W of one example; MACs and activations
+are for the whole batch."""
+
+
+def _add_summary(sub) -> None:
+    from cnnlab.nn.spec_grammar import GRAMMAR
+
+    p = sub.add_parser(
+        "summary",
+        help="size a model or a spec layer by layer: shapes, parameters, MACs, memory",
+        description="Size a registered model or a sequential spec layer by layer: output shape, "
+        "kernel/stride/padding, parameters, MACs, output elements, receptive field and jump; "
+        "then totals. Nothing is allocated (the meta device).",
+        epilog=f"{_SUMMARY_CONVENTION}\n\n{GRAMMAR}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "model", metavar="NAME_OR_SPEC", help="a model name (see `cnnlab models`) or a spec"
+    )
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="input size of one example, e.g. 3x224x224 (default: the model's own; 3x224x224 "
+        "for a spec)",
+    )
+    p.add_argument("--batch-size", type=int, default=1, help="examples per batch (default 1)")
+    p.add_argument(
+        "--depth", type=int, help="show modules down to this nesting depth, deeper ones summed"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--all-activations",
+        action="store_true",
+        help="count every layer's output (ReLU, BN, ...) in the activation memory",
+    )
+    p.set_defaults(handler=_run_summary)
+
+
+def _run_summary(args) -> None:
+    import warnings
+
+    from cnnlab.sizing import GeometryWarning, parse_input_size, summary
+
+    input_size = parse_input_size(args.input) if args.input else None
+    with warnings.catch_warnings():  # the summary lists them under its table
+        warnings.simplefilter("ignore", GeometryWarning)
+        result = summary(
+            args.model,
+            input_size=input_size,
+            batch_size=args.batch_size,
+            depth=args.depth,
+            all_activations=args.all_activations,
+        )
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_wide(result)
+
+
+def _add_optimizers(sub) -> None:
+    p = sub.add_parser(
+        "optimizers",
+        help="list the optimizers: order, state memory, defaults, source",
+        description="List the registered optimizers (first- and second-order): their order, the "
+        "state they keep per parameter, their default hyperparameters and where they come from.",
+    )
+    p.set_defaults(handler=_run_optimizers)
+
+
+def _run_optimizers(args) -> None:
+    from cnnlab.optim.tables import optimizers_table
+
+    console.print(optimizers_table())
+
+
+def _add_optim_lab(sub) -> None:
+    p = sub.add_parser(
+        "optim-lab",
+        help="race optimizers on a 2-D test function: contour plot, GIF, table",
+        description="Run optimizers on a 2-D test function and draw their trajectories over its "
+        "contours (PNG, optionally an animated GIF), with a table of how close each got. "
+        "Functions: ravine, rosenbrock, beale, himmelblau, saddle, rastrigin, cliff.",
+    )
+    p.add_argument(
+        "function", help="ravine, rosenbrock, beale, himmelblau, saddle, rastrigin, cliff"
+    )
+    p.add_argument(
+        "--optimizers",
+        help="comma-separated names (default: the function's own race, e.g. "
+        "sgd,momentum,adagrad,rmsprop,adam,newton,bfgs)",
+    )
+    p.add_argument("--steps", type=int, help="steps per optimizer (default: per function)")
+    p.add_argument("--lr", help="learning rate for all (0.01) or per optimizer (sgd=0.1,adam=0.05)")
+    p.add_argument("--start", help="start point x,y (default: per function)")
+    p.add_argument(
+        "--clip", type=float, help="also run every optimizer with gradient-norm clipping at this"
+    )
+    p.add_argument("--gif", action="store_true", help="also write an animated GIF")
+    p.add_argument("--out", help="PNG path (default: optim_lab_FUNCTION.png)")
+    p.set_defaults(handler=_run_optim_lab)
+
+
+def _run_optim_lab(args) -> None:
+    from cnnlab.optim.lab import parse_lrs, parse_start, run_lab
+    from cnnlab.optim.tables import lab_table
+    from cnnlab.viz.optim_lab import animate_lab, plot_lab
+
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    result = run_lab(
+        args.function,
+        optimizers,
+        steps=args.steps,
+        lrs=parse_lrs(args.lr),
+        start=parse_start(args.start),
+        clip=args.clip,
+    )
+    console.print(lab_table(result))
+    png = plot_lab(result, args.out or f"optim_lab_{result.function.name}.png")
+    console.print(f"trajectories: {png}")
+    if args.gif:
+        console.print(f"animation: {animate_lab(result, png.with_suffix('.gif'))}")
+
+
+def _add_datasets(sub) -> None:
+    p = sub.add_parser(
+        "datasets",
+        help="list the datasets, or load one (decoding and caching it) and describe it",
+        description="Without NAME: list the dataset names. With NAME: load it from --data-dir "
+        "(decoding it once into the on-disk cache) and show its splits, classes, mean and std.",
+    )
+    p.add_argument("name", nargs="?", help="dataset to load, e.g. digits, cifar10, folder:PATH")
+    p.add_argument("--data-dir", help="where the files are (default $CNNLAB_DATA or ~/.cache)")
+    p.add_argument("--no-download", action="store_true", help="never try to download")
+    p.set_defaults(handler=_run_datasets)
+
+
+def _run_datasets(args) -> None:
+    from cnnlab.data import load_dataset
+    from cnnlab.data.tables import dataset_table, datasets_table
+
+    if args.name is None:
+        console.print(datasets_table())
+        return
+    dataset = load_dataset(args.name, data_dir=args.data_dir, download=not args.no_download)
+    console.print(dataset_table(dataset))
+
+
+def _comma_floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        message = f"expected numbers separated by commas, got '{text}'"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _add_train(sub) -> None:
+    from cnnlab.train.config import SCHEDULES
+
+    p = sub.add_parser(
+        "train",
+        help="train a model (default: LeNet-5 on the bundled digits)",
+        description="Train MODEL on a dataset with a paper's recipe; flags override the recipe. "
+        "Writes runs/NAME/: config.yaml, metrics.csv, checkpoint.pt, best.pt, curves.png. "
+        "Under `torchrun --nproc_per_node N` the same command trains on N processes.",
+    )
+    p.add_argument("model", help="registered model name (see `cnnlab models`)")
+    p.add_argument("--recipe", help="paper recipe (see `cnnlab recipes`)")
+    p.add_argument("--data", help="dataset: digits, mnist, cifar10, folder:PATH, synthetic, ...")
+    p.add_argument("--data-dir", help="where the dataset lives (offline use)")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    p.add_argument("--augment", help="default, none, crop, flip, crop+flip, inception, vgg, ...")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (all processes)")
+    p.add_argument("--optimizer", help="see `cnnlab optimizers`")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument(
+        "--no-decay-norm-bias",
+        dest="decay_norm_and_bias",
+        action="store_const",
+        const=False,
+        help="no weight decay on biases and normalisation parameters",
+    )
+    p.add_argument("--optimizer-arg", action="append", type=_key_value, metavar="KEY=VALUE")
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--milestones", type=_comma_floats, help="e.g. 32000,48000 or 60,120,160")
+    p.add_argument("--milestone-unit", choices=("epoch", "iter"))
+    p.add_argument("--gamma", type=float, help="rate factor at each step/milestone/plateau")
+    p.add_argument("--step-size", type=float, help="epochs (or iterations) between steps")
+    p.add_argument("--patience", type=int, help="plateau: epochs without improvement")
+    p.add_argument("--warmup-epochs", type=float, help="linear warm-up before the schedule")
+    p.add_argument(
+        "--warmup-until-error",
+        type=float,
+        metavar="PCT",
+        help="ResNet-110's warm-up: 0.1x rate until training error < PCT%%",
+    )
+    p.add_argument("--loss", help="cross_entropy, hinge, huber, kl, mae, mse, lenet_rbf")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--clip", type=float, metavar="NORM", help="clip the gradient norm")
+    p.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights, e.g. 0.999")
+    p.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")
+    p.add_argument("--out", help="run directory (default runs/MODEL-DATA-TIMESTAMP)")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
+    p.add_argument("--compile", action="store_const", const=True, help="torch.compile")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the recipe's or torch's)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--on-nonfinite", choices=("stop", "skip"))
+    p.add_argument("--log-every", type=int, help="steps between progress-bar updates")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> None:
+    from cnnlab.train import resolve_config, train
+
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("command", "handler", "model", "recipe")
+    }
+    options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
+    options["model_kwargs"] = dict(options.pop("model_arg") or []) or None
+    config = resolve_config(args.model, args.recipe, **options)
+    _train_until_interrupted(lambda: train(config, console=console))
+
+
+def _train_until_interrupted(run) -> None:
+    """Run the training, then say in words what its curves show; Ctrl-C exits with 130."""
+    from cnnlab.train import TrainingInterrupted
+    from cnnlab.viz.diagnosis import diagnose_run
+
+    try:
+        result = run()
+    except TrainingInterrupted as stop:
+        err_console.print(f"interrupted: {stop}", highlight=False, soft_wrap=True)
+        raise SystemExit(130) from None
+    if result.metrics:  # only the main process of a distributed run reads them
+        console.print(diagnose_run(result.run_dir).text, highlight=False, soft_wrap=True)
+
+
+def _add_resume(sub) -> None:
+    p = sub.add_parser(
+        "resume",
+        help="continue a training run from its last checkpoint",
+        description="Continue the run in RUN_DIR exactly where its last checkpoint left it.",
+    )
+    p.add_argument("run_dir", help="a run directory written by `cnnlab train`")
+    p.add_argument("--epochs", type=int, help="train to this many epochs in total")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.set_defaults(handler=_run_resume)
+
+
+def _run_resume(args) -> None:
+    from cnnlab.train import resume
+
+    _train_until_interrupted(
+        lambda: resume(args.run_dir, epochs=args.epochs, device=args.device, console=console)
+    )
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="top-1/top-5 of checkpoints, with test-time augmentation and ensembles",
+        description="Top-1 and top-5 accuracy and error of a checkpoint; several checkpoints are "
+        "averaged as an ensemble (softmax mean).",
+    )
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files or run directories")
+    p.add_argument("--data", help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-dir")
+    p.add_argument(
+        "--tta",
+        default="none",
+        help="test-time augmentation: none, flip (mirror), tencrop (AlexNet) or multiscale (VGG)",
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--ema", action="store_true", help="use the EMA weights")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> None:
+    from rich.table import Table
+
+    from cnnlab.evaluate import evaluate
+
+    result = evaluate(
+        args.checkpoints,
+        data=args.data,
+        data_dir=args.data_dir,
+        tta=args.tta,
+        device=args.device,
+        batch_size=args.batch_size,
+        use_ema=args.ema,
+    )
+    kind = f"ensemble of {len(result.checkpoints)}" if len(result.checkpoints) > 1 else "model"
+    console.print(
+        f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}",
+        highlight=False,
+    )
+    table = Table()
+    for column in ("", "accuracy", "error"):
+        table.add_column(column, justify="right")
+    table.add_row("top-1", f"{result.top1:.2f}%", f"{result.top1_error:.2f}%")
+    table.add_row("top-5", f"{result.top5:.2f}%", f"{result.top5_error:.2f}%")
+    console.print(table)
+
+
+def _add_recipes(sub) -> None:
+    p = sub.add_parser(
+        "recipes",
+        help="list the papers' training recipes",
+        description="List the training recipes; with a NAME, show what the paper did.",
+    )
+    p.add_argument("name", nargs="?", help="show one recipe's details")
+    p.set_defaults(handler=_run_recipes)
+
+
+def _run_recipes(args) -> None:
+    import inspect
+
+    import yaml
+
+    from cnnlab.train.recipes import get_recipe, recipes_table
+
+    if args.name is None:
+        _print_wide(recipes_table())
+        return
+    entry = get_recipe(args.name)
+    console.print(f"[bold]{entry.name}[/] ({entry.paper}, {entry.model})", highlight=False)
+    console.print(inspect.cleandoc(entry.details), highlight=False, soft_wrap=True)
+    console.print(yaml.safe_dump(entry.settings, sort_keys=False).strip(), highlight=False)
+
+
+def _add_filters(sub) -> None:
+    p = sub.add_parser(
+        "filters",
+        help="draw a model's learned kernels (the first conv layer in colour, like AlexNet's)",
+        description="Draw the kernels of a conv layer as an image grid: the first layer's as "
+        "colour (or grey) pictures, each min-max normalised on its own (Krizhevsky et al. 2012, "
+        "Fig. 3); a deeper layer's as one grey tile per (filter, input channel) slice.",
+    )
+    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("--layer", help="conv layer's module name (default: the first conv layer)")
+    p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
+    p.set_defaults(handler=_run_filters)
+
+
+def _run_filters(args) -> None:
+    from cnnlab.viz.filters import save_filter_picture
+
+    path, grid = save_filter_picture(args.checkpoint, args.layer, args.out)
+    (filters, channels), (all_filters, all_channels) = grid.shown, grid.total
+    kh, kw = grid.tile
+    console.print(
+        f"{grid.layer}: {all_filters} filters of {kh}×{kw}×{all_channels}, drew "
+        f"{filters} × {channels if grid.per_channel else all_channels} channel(s) -> {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _add_features(sub) -> None:
+    p = sub.add_parser(
+        "features",
+        help="draw the feature maps of chosen layers for one image",
+        description="Run one image through a model and draw the output maps of chosen layers "
+        "(default: the first, a middle and the last conv layer).",
+    )
+    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("image", help="PNG or JPEG, resized to the model's input size")
+    p.add_argument("--layers", help="comma-separated module names, e.g. features.c1,features.c3")
+    p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
+    p.set_defaults(handler=_run_features)
+
+
+def _run_features(args) -> None:
+    from cnnlab.viz.features import save_feature_maps
+
+    layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
+    path, maps, stats = save_feature_maps(args.checkpoint, args.image, layers, args.out)
+    console.print(
+        f"image normalised with the mean and std of {stats.source}", highlight=False, soft_wrap=True
+    )
+    for name, layer_maps in maps.items():
+        console.print(
+            f"  {name}: {tuple(layer_maps.shape)}, mean {float(layer_maps.mean()):.3f}, "
+            f"max {float(layer_maps.max()):.3f}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"feature maps -> {path}", highlight=False, soft_wrap=True)
+
+
+def _add_convolve(sub) -> None:
+    p = sub.add_parser(
+        "convolve",
+        help="convolve an image with the lectures' Sobel or blob kernel",
+        description="Cross-correlate a grey image with a classic fixed kernel, as the lectures "
+        "show convolution: sobel-v (vertical edges), sobel-h (horizontal edges), blob (the 9×9 "
+        "centre-surround blob detector). No padding: N×N * F×F gives (N-F+1)×(N-F+1).",
+    )
+    p.add_argument("image", help="PNG or JPEG (read as grey)")
+    p.add_argument("--filter", required=True, help="sobel-v, sobel-h or blob")
+    p.add_argument("--out", help="PNG path (default: IMAGE-STEM_FILTER.png here)")
+    p.set_defaults(handler=_run_convolve)
+
+
+def _run_convolve(args) -> None:
+    from cnnlab.viz.features import save_convolution
+
+    path, response = save_convolution(args.image, args.filter, args.out)
+    console.print(
+        f"{args.filter}: response {response.shape[0]}×{response.shape[1]}, "
+        f"min {float(response.min()):.3f}, max {float(response.max()):.3f}, "
+        f"mean |response| {float(response.abs().mean()):.3f} -> {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _add_saliency(sub) -> None:
+    p = sub.add_parser(
+        "saliency",
+        help="saliency, guided backprop, deconvnet and occlusion maps for the top class",
+        description="For one image's top class: gradient saliency (Simonyan et al. 2013), guided "
+        "backpropagation (Springenberg et al. 2014), deconvnet (Zeiler & Fergus 2014) and "
+        "occlusion sensitivity (a grey square slid over the image).",
+    )
+    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("image", help="PNG or JPEG, resized to the model's input size")
+    p.add_argument("--target", type=int, help="class index to explain (default: the top class)")
+    p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
+    p.set_defaults(handler=_run_saliency)
+
+
+def _run_saliency(args) -> None:
+    from cnnlab.viz.saliency import save_saliency
+
+    path, maps, class_name = save_saliency(args.checkpoint, args.image, args.out, args.target)
+    peak = divmod(int(maps.occlusion.argmax()), maps.occlusion.shape[1])
+    console.print(
+        f"class {class_name}, p = {maps.probability:.3f}; occlusion hurts most at "
+        f"(y, x) = {peak} (drop {float(maps.occlusion.max()):.3f}) -> {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _add_landscape(sub) -> None:
+    p = sub.add_parser(
+        "landscape",
+        help="loss landscape around a checkpoint (filter-normalised directions, Li et al. 2018)",
+        description="Evaluate the loss on a grid around the trained weights along two random "
+        "filter-normalised directions (Li et al. 2018; biases and BN parameters fixed, BN in "
+        "eval mode): 1-D slice, 2-D contour and 3-D surface, with the share of non-convex "
+        "points and a roughness number.",
+    )
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("--data", help="dataset to score (default: the one it was trained on)")
+    p.add_argument("--data-dir")
+    p.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
+    p.add_argument("--span", type=float, default=1.0, help="grid covers [-SPAN, SPAN] (1.0)")
+    p.add_argument("--batches", type=int, default=4, help="training batches scored (default 4)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="draws the directions and the batches")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
+    p.set_defaults(handler=_run_landscape)
+
+
+def _run_landscape(args) -> None:
+    from cnnlab.viz.landscape import save_landscape
+
+    path, landscape = save_landscape(
+        args.checkpoint,
+        args.data,
+        grid=args.grid,
+        span=args.span,
+        batches=args.batches,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        device=args.device,
+        out=args.out,
+    )
+    console.print(landscape.describe(), highlight=False, soft_wrap=True)
+    console.print(f"landscape -> {path}", highlight=False, soft_wrap=True)
+
+
+def _add_gradflow(sub) -> None:
+    p = sub.add_parser(
+        "gradflow",
+        help="per-layer gradient norms through depth, several models overlaid",
+        description="One batch forward and backward; the norm of each conv/linear layer's "
+        "weight gradient from input to output, one line per model (log scale), e.g. "
+        "`cnnlab gradflow plain56 resnet56 --data synthetic`.",
+    )
+    p.add_argument("sources", nargs="+", metavar="CHECKPOINT_OR_MODEL")
+    p.add_argument("--data", default="synthetic", help="dataset for the batch (synthetic)")
+    p.add_argument("--data-dir")
+    p.add_argument("--batch-size", type=int, default=32, help="images in the batch (32)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and the batch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", help="PNG path (default: gradflow.png here)")
+    p.set_defaults(handler=_run_gradflow)
+
+
+def _run_gradflow(args) -> None:
+    from rich.table import Table
+
+    from cnnlab.viz.gradflow import save_gradflow
+
+    path, flows = save_gradflow(
+        args.sources,
+        args.data,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        device=args.device,
+        out=args.out,
+    )
+    table = Table(title="weight-gradient norms")
+    for column in ("model", "layers", "first layer", "last layer", "first / last", "loss"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for flow in flows:
+        table.add_row(
+            flow.label,
+            str(len(flow.norms)),
+            f"{flow.norms[0]:.3g}",
+            f"{flow.norms[-1]:.3g}",
+            f"{flow.first_to_last:.3g}",
+            f"{flow.loss:.3f}",
+        )
+    _print_wide(table)
+    console.print(f"gradient flow -> {path}", highlight=False, soft_wrap=True)
+
+
+def _add_plot(sub) -> None:
+    from cnnlab.viz.curves import METRICS
+
+    p = sub.add_parser(
+        "plot",
+        help="training curves of one or several runs, overlaid, with a diagnosis",
+        description="Draw top-1 error and loss against epochs for one or several run directories "
+        "in one picture (training dashed, test solid, as the ResNet paper's CIFAR figures); "
+        "learning-rate steps are marked. Then say what each run's curves show.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or metrics.csv)")
+    p.add_argument("--out", default="curves.png", help="PNG path (default curves.png)")
+    p.add_argument("--metric", choices=METRICS, default="both", help="panels to draw")
+    p.set_defaults(handler=_run_plot)
+
+
+def _run_plot(args) -> None:
+    from cnnlab.viz.curves import plot_runs
+    from cnnlab.viz.diagnosis import diagnose_run
+
+    console.print(
+        f"curves: {plot_runs(args.runs, args.out, args.metric)}", highlight=False, soft_wrap=True
+    )
+    for run in args.runs:
+        console.print(diagnose_run(run).text, highlight=False, soft_wrap=True)
+
+
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser(
+        "diagnose",
+        help="say in words what a run's cost curves show (lr too high/low, overfitting, ...)",
+        description="Read a run's metrics.csv and say what its curves show: diverging (learning "
+        "rate too high), oscillating, plateau from the start (too low), overfitting, still "
+        "improving (train longer) or healthy.",
+    )
+    p.add_argument("run_dir", help="a run directory written by `cnnlab train`")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(handler=_run_diagnose)
+
+
+def _run_diagnose(args) -> None:
+    import json
+
+    from cnnlab.viz.diagnosis import diagnose_run
+
+    diagnosis = diagnose_run(args.run_dir)
+    if args.json:
+        print(json.dumps(diagnosis.to_dict(), indent=2))
+    else:
+        console.print(diagnosis.text, highlight=False, soft_wrap=True)
+
+
+def _add_lr_find(sub) -> None:
+    p = sub.add_parser(
+        "lr-find",
+        help="learning-rate range test: loss vs an exponentially growing rate, suggested lr",
+        description="Train MODEL for a few hundred steps while the learning rate grows "
+        "exponentially from --start-lr to --end-lr; plot the smoothed loss against the rate "
+        "and suggest the rate where the loss falls fastest (minimum / 10 is printed too). "
+        "The model's and optimizer's state are restored afterwards.",
+    )
+    p.add_argument("model", help="registered model name (see `cnnlab models`)")
+    p.add_argument("--data", default="digits", help="dataset (default digits)")
+    p.add_argument("--data-dir", help="where the dataset lives (offline use)")
+    p.add_argument("--optimizer", default="momentum", help="see `cnnlab optimizers`")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--start-lr", type=float, default=1e-6)
+    p.add_argument("--end-lr", type=float, default=10.0)
+    p.add_argument("--steps", type=int, default=200, help="steps of the sweep (default 200)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default lr_find_MODEL.png)")
+    p.set_defaults(handler=_run_lr_find)
+
+
+def _run_lr_find(args) -> None:
+    from rich.progress import Progress
+
+    from cnnlab.viz.curves import save_figure
+    from cnnlab.viz.lr_find import lr_find, lr_find_figure
+
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("lr sweep", total=args.steps)
+        result = lr_find(
+            args.model,
+            args.data,
+            data_dir=args.data_dir,
+            optimizer=args.optimizer,
+            batch_size=args.batch_size,
+            start_lr=args.start_lr,
+            end_lr=args.end_lr,
+            steps=args.steps,
+            device=args.device,
+            seed=args.seed,
+            progress=lambda step: progress.update(task, completed=step),
+        )
+    title = f"learning-rate range test: {args.model} on {args.data}, {args.optimizer}"
+    out = save_figure(lr_find_figure(result, title), args.out or f"lr_find_{args.model}.png")
+    stopped = "stopped when the loss blew up" if result.diverged else "no blow-up"
+    console.print(
+        f"swept lr {result.lrs[0]:.3g} -> {result.lrs[-1]:.3g} in {len(result.lrs)} steps "
+        f"({stopped})\n"
+        f"suggested lr (steepest descent of the smoothed loss): {result.suggested_lr:.3g}\n"
+        f"lowest smoothed loss {result.smoothed.min():.4f} at lr {result.min_loss_lr:.3g}; "
+        f"minimum / 10: {result.min_over_ten_lr:.3g}\n"
+        f"plot: {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="accuracy vs MACs chart, bubble area = parameters (Canziani et al. 2016)",
+        description="Chart top-1 accuracy against MACs per image (log scale), one bubble per "
+        "model, its area proportional to the parameters. Accuracy: --results CSV "
+        "(model,top1[,top5]), --runs directories (best test top-1), else torchvision's "
+        "published ImageNet-1K figures for the models that have them.",
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="registered model names")
+    p.add_argument("--results", metavar="CSV", help="a CSV with columns model,top1[,top5]")
+    p.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="trained run directories")
+    p.add_argument("--out", default="compare.png", help="PNG path (default compare.png)")
+    p.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args) -> None:
+    from cnnlab.viz.compare import compare_figure, compare_points, points_table
+    from cnnlab.viz.curves import save_figure
+
+    points = compare_points(args.models, results=args.results, runs=args.runs)
+    _print_wide(points_table(points))
+    console.print(
+        f"chart: {save_figure(compare_figure(points), args.out)}", highlight=False, soft_wrap=True
+    )
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of a run: curves, diagnosis, metrics, filters, summary",
+        description="Write an HTML report of a run: curves, diagnosis, metrics table, "
+        "configuration, first-layer filters and the model summary. Images are embedded, so "
+        "the page needs no network.",
+    )
+    p.add_argument("run_dir", help="a run directory written by `cnnlab train`")
+    p.add_argument("--out", help="HTML path (default RUN_DIR/report.html)")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args) -> None:
+    from cnnlab.viz.report import build_report
+
+    console.print(
+        f"report: {build_report(args.run_dir, args.out)}", highlight=False, soft_wrap=True
+    )
+
+
+COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, look inside
     _add_models,
+    _add_summary,
+    _add_datasets,
+    _add_train,
+    _add_resume,
+    _add_evaluate,
+    _add_recipes,
+    _add_optimizers,
+    _add_optim_lab,
+    _add_plot,
+    _add_diagnose,
+    _add_report,
+    _add_lr_find,
+    _add_compare,
+    _add_filters,
+    _add_features,
+    _add_convolve,
+    _add_saliency,
+    _add_landscape,
+    _add_gradflow,
 ]
 
 

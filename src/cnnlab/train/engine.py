@@ -405,7 +405,9 @@ class Trainer:
             highlight=False,
             soft_wrap=True,
         )
-        self.console.print(f"run directory [bold]{self.run_dir}[/]", highlight=False, soft_wrap=True)
+        self.console.print(
+            f"run directory [bold]{self.run_dir}[/]", highlight=False, soft_wrap=True
+        )
 
     @contextlib.contextmanager
     def _signals_caught(self):
