@@ -19,50 +19,20 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torchvision
+from cifar_data import add_data_arguments, prepare_data
 from torch import nn
 from torchvision import transforms
 
 from cnnlab.data import load_dataset
 from cnnlab.models import create_model
 from cnnlab.train import train
-
-SHARED_TARBALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
-
-
-def prepare_data(args) -> Path:
-    """The CIFAR-10 ImageFolder tree (unpacked once), or a class-balanced subset of it."""
-    root = Path(args.data_dir) if args.data_dir else Path(args.cache_dir) / "cifar10-jpg"
-    if not (root / "train").is_dir():
-        tarball = Path(args.tarball)
-        print(f"unpacking {tarball} into {root.parent} ...", flush=True)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tarball) as archive:
-            archive.extractall(root, filter="data")
-    if not args.train_subset and not args.test_subset:
-        return root
-    subset = Path(args.cache_dir) / f"cifar10-subset-{args.train_subset}-{args.test_subset}"
-    if not subset.is_dir():
-        tmp = subset.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        for split, count in (("train", args.train_subset), ("test", args.test_subset)):
-            for class_dir in sorted((root / split).iterdir()):
-                files = sorted(class_dir.iterdir())
-                keep = files[: count // 10] if count else files
-                target = tmp / split / class_dir.name
-                target.mkdir(parents=True)
-                for file in keep:
-                    (target / file.name).symlink_to(file)
-        tmp.rename(subset)
-    return subset
 
 
 def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:
@@ -144,14 +114,10 @@ def cnnlab_engine(data_root: Path, args) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", help="an unpacked CIFAR-10 ImageFolder tree")
-    parser.add_argument("--tarball", default=str(SHARED_TARBALL))
-    parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "cnnlab_bench"))
+    add_data_arguments(parser)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--train-subset", type=int, default=0, help="images (0: all 50,000)")
-    parser.add_argument("--test-subset", type=int, default=0, help="images (0: all 10,000)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
