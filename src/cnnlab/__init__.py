@@ -6,7 +6,7 @@ line starts fast.
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,13 +27,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

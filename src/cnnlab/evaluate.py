@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
+from cnnlab._lazy import make_callable
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
 from cnnlab.train.metrics import topk_correct
 
@@ -160,3 +161,6 @@ def evaluate(
         count += labels.shape[0]
     top1, top5 = (100 * correct / max(count, 1)).tolist()
     return EvaluationResult(tuple(map(str, checkpoints)), data, tta, count, top1, top5)
+
+
+make_callable(__name__)

@@ -6,7 +6,7 @@ command line's choices) does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports, make_callable
 
 _EXPORTS = {
     "RunResult": "cnnlab.train.engine",
@@ -20,9 +20,5 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cnnlab.train' has no attribute '{name}'")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+make_callable(__name__)

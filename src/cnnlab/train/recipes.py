@@ -143,17 +143,7 @@ def zfnet2013() -> dict:
     We stopped training after 70 epochs". The paper states no weight decay; cnnlab keeps
     AlexNet's 5e-4, which ZFNet otherwise follows. The manual annealing becomes ``plateau``.
     """
-    return {
-        "data": "folder:imagenet",
-        "epochs": 70,
-        "batch_size": 128,
-        "optimizer": "momentum",
-        "lr": 0.01,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "schedule": "plateau",
-        "patience": 5,
-    }
+    return {**alexnet2012(), "epochs": 70}
 
 
 @recipe(
