@@ -82,6 +82,21 @@ def test_convexity_numbers_tell_a_bowl_from_an_egg_crate():
     assert roughness(crate, step) > 3 * roughness(bowl, step)
 
 
+def test_walls_far_above_the_cap_do_not_hide_the_basin():
+    """A deep net's loss climbs to 1e6 at the grid's edge; the numbers judge the basin."""
+    axis = np.linspace(-1, 1, 21)
+    a, b = np.meshgrid(axis, axis)
+    step = axis[1] - axis[0]
+    walls = np.where(a**2 + b**2 > 0.8, 1e6 * (a**2 + b**2) ** 4, 0.0)
+    bowl = 1.0 + 2 * a**2 + 0.5 * b**2 + walls
+    crate = 2.0 + 0.3 * np.sin(9 * a) * np.sin(9 * b) + 0.2 * (a**2 + b**2) + walls
+    capped = nonconvex_fraction(crate, step, cap=10)
+    assert capped > 0.5
+    assert nonconvex_fraction(crate, step) < 0.5 * capped  # the walls' curvature hides the crate
+    assert nonconvex_fraction(bowl, step, cap=10) == 0.0
+    assert roughness(crate, step, cap=10) > 3 * roughness(bowl, step, cap=10)
+
+
 def test_batch_norm_runs_in_eval_mode_with_its_statistics_untouched():
     torch.manual_seed(0)
     model = nn.Sequential(

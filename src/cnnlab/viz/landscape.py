@@ -14,6 +14,10 @@ The same fixed batches are scored at every grid point with ``torch.func.function
 fraction of grid points where the surface curves down in some direction (finite-difference
 Hessian of the loss with a negative eigenvalue, the 2-D analogue of the paper's
 |λmin/λmax| map) and the mean |discrete Laplacian| of log-loss (how rugged the surface is).
+Both are taken where the loss is at most ``LOSS_CAP`` = 10, the region the paper's contour plots
+show: far from the trained weights the loss of a deep network climbs to 1e6 and more, and those
+walls would otherwise drown the shape of the basin, which is what tells a ResNet from a plain
+net.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from torch.func import functional_call
 from cnnlab.errors import CnnlabError
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
+LOSS_CAP = 10.0  # Li et al.'s contour plots stop at a loss of 10
 
 
 def filter_normalized_direction(
@@ -101,11 +106,11 @@ class Landscape:
 
     @property
     def nonconvex_fraction(self) -> float:
-        return nonconvex_fraction(self.losses, self.alphas[1] - self.alphas[0])
+        return nonconvex_fraction(self.losses, self.alphas[1] - self.alphas[0], cap=LOSS_CAP)
 
     @property
     def roughness(self) -> float:
-        return roughness(self.losses, self.alphas[1] - self.alphas[0])
+        return roughness(self.losses, self.alphas[1] - self.alphas[0], cap=LOSS_CAP)
 
     def describe(self) -> str:
         centre = self.losses[len(self.betas) // 2, len(self.alphas) // 2]
@@ -125,17 +130,46 @@ def _hessians(surface: np.ndarray, step: float) -> np.ndarray:
     return np.stack([np.stack([zxx, zxy], -1), np.stack([zxy, zyy], -1)], -2)
 
 
-def nonconvex_fraction(surface: np.ndarray, step: float, tolerance: float = 1e-3) -> float:
-    """Share of interior points whose Hessian has an eigenvalue below ``-tolerance × max|λ|``."""
-    eigenvalues = np.linalg.eigvalsh(_hessians(np.asarray(surface, dtype=np.float64), step))
+def _basin(surface: np.ndarray, cap: float | None) -> np.ndarray:
+    """Interior grid points whose finite-difference stencil (3×3) stays at or below ``cap``."""
+    z = np.asarray(surface, dtype=np.float64)
+    rows, cols = z.shape[0] - 2, z.shape[1] - 2
+    if cap is None:
+        return np.ones((rows, cols), dtype=bool)
+    below = z <= cap
+    inside = np.ones((rows, cols), dtype=bool)
+    for di in range(3):
+        for dj in range(3):
+            inside &= below[di : di + rows, dj : dj + cols]
+    return inside
+
+
+def nonconvex_fraction(
+    surface: np.ndarray, step: float, tolerance: float = 1e-3, cap: float | None = None
+) -> float:
+    """Share of interior points whose Hessian has an eigenvalue below ``-tolerance × max|λ|``.
+
+    With ``cap``, only points whose loss is at most ``cap`` count, and ``max|λ|`` is theirs.
+    """
+    inside = _basin(surface, cap)
+    if not inside.any():
+        return 0.0
+    hessians = _hessians(np.asarray(surface, dtype=np.float64), step)[inside]
+    eigenvalues = np.linalg.eigvalsh(hessians)
     scale = max(float(np.abs(eigenvalues).max()), 1e-30)
     return float((eigenvalues.min(axis=-1) < -tolerance * scale).mean())
 
 
-def roughness(surface: np.ndarray, step: float) -> float:
-    """Mean |discrete Laplacian| of log loss, per unit step squared: 0 for a plane."""
+def roughness(surface: np.ndarray, step: float, cap: float | None = None) -> float:
+    """Mean |discrete Laplacian| of log loss, per unit step squared: 0 for a plane.
+
+    With ``cap``, the mean runs over the points whose loss is at most ``cap``.
+    """
+    inside = _basin(surface, cap)
+    if not inside.any():
+        return 0.0
     hessians = _hessians(np.log(np.maximum(np.asarray(surface, dtype=np.float64), 1e-12)), step)
-    return float(np.abs(hessians[..., 0, 0] + hessians[..., 1, 1]).mean())
+    return float(np.abs(hessians[..., 0, 0] + hessians[..., 1, 1])[inside].mean())
 
 
 def loss_landscape(
@@ -229,28 +263,29 @@ def landscape_figure(landscape: Landscape) -> Figure:
 
     contour_axes = figure.add_subplot(1, 3, 2)
     alphas, betas = np.meshgrid(landscape.alphas, landscape.betas)
-    log_losses = np.log10(np.maximum(landscape.losses, 1e-12))
-    levels = np.linspace(log_losses.min(), log_losses.max(), 25)
-    filled = contour_axes.contourf(alphas, betas, log_losses, levels=levels, cmap="viridis")
-    contour_axes.contour(alphas, betas, log_losses, levels=levels, colors="white", linewidths=0.4)
+    clipped = np.minimum(landscape.losses, LOSS_CAP)
+    levels = np.linspace(clipped.min(), max(clipped.max(), clipped.min() + 1e-6), 25)
+    filled = contour_axes.contourf(alphas, betas, clipped, levels=levels, cmap="viridis")
+    contour_axes.contour(alphas, betas, clipped, levels=levels, colors="white", linewidths=0.4)
     contour_axes.plot([0], [0], "r*", markersize=12, label="trained weights")
     contour_axes.set_aspect("equal")
     contour_axes.set_xlabel("α (along δ)")
     contour_axes.set_ylabel("β (along η)")
-    contour_axes.set_title("2-D: log10 L(θ + α·δ + β·η)")
+    contour_axes.set_title(f"2-D: L(θ + α·δ + β·η), clipped at {LOSS_CAP:g}")
     contour_axes.legend(loc="upper right", fontsize=8)
-    figure.colorbar(filled, ax=contour_axes, fraction=0.046, pad=0.04, label="log10 loss")
+    figure.colorbar(filled, ax=contour_axes, fraction=0.046, pad=0.04, label="loss")
 
     surface_axes = figure.add_subplot(1, 3, 3, projection="3d")
-    surface_axes.plot_surface(alphas, betas, landscape.losses, cmap="viridis", linewidth=0)
+    surface_axes.plot_surface(alphas, betas, clipped, cmap="viridis", linewidth=0)
     surface_axes.set_xlabel("α")
     surface_axes.set_ylabel("β")
-    surface_axes.set_zlabel("loss")
+    surface_axes.set_zlabel(f"loss (clipped at {LOSS_CAP:g})")
     surface_axes.set_title("surface")
     figure.suptitle(
         f"Loss landscape {landscape.label}, filter-normalised directions (Li et al. 2018)\n"
         f"non-convex points {100 * landscape.nonconvex_fraction:.1f}%, roughness "
-        f"{landscape.roughness:.3f} (mean |∇²| of log loss; higher = more chaotic)",
+        f"{landscape.roughness:.3f} (mean |∇²| of log loss; higher = more chaotic), "
+        f"both where the loss is at most {LOSS_CAP:g}",
         fontsize=11,
     )
     figure.tight_layout()
