@@ -1,4 +1,4 @@
-"""Li et al. 2018's contrast: the loss surface of a ResNet is smooth, that of its plain twin chaotic.
+"""Li et al. 2018's contrast: a ResNet's loss surface is smooth, that of its plain twin chaotic.
 
 Trains ``resnetD`` and ``plainD`` (the same CIFAR network without shortcuts, He et al. 2016)
 with the same recipe on (a subset of) the shared CIFAR-10, then draws both landscapes along
@@ -67,7 +67,8 @@ def main() -> None:
         results[name] = (run.final, landscape, picture, trained, time.perf_counter() - start)
 
     print()
-    print(f"{'model':10} {'test top-1':>10} {'centre loss':>11} {'non-convex':>10} {'roughness':>9}")
+    header = ("model", "test top-1", "centre loss", "non-convex", "roughness")
+    print("{:10} {:>10} {:>11} {:>10} {:>9}".format(*header))
     for name, (final, landscape, picture, trained, total) in results.items():
         centre = landscape.losses[args.grid // 2, args.grid // 2]
         print(
