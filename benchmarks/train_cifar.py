@@ -9,17 +9,23 @@ cnnlab decodes the JPEGs once into a uint8 tensor (cached next to the data), aug
 batches with tensor ops, and trains with bf16 autocast (where the CPU has it) and
 channels_last.
 
+On a CPU, ``--processes 1,2`` also measures cnnlab as ``torchrun --nproc_per_node 2``: two
+one-thread processes keep both cores busier than one two-thread process does on a small
+network (the batch of 128 is split between them; DDP averages the gradients).
+
 Prints the images/s of both (training loop only, evaluation excluded), their ratio, and both
 test accuracies. Example (a few minutes on 2 CPU cores)::
 
-    python benchmarks/train_cifar.py --epochs 1 --train-subset 10000
+    python benchmarks/train_cifar.py --epochs 1 --train-subset 10000 --processes 1,2
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +39,7 @@ from torchvision import transforms
 from cnnlab.data import load_dataset
 from cnnlab.models import create_model
 from cnnlab.train import train
+from cnnlab.train.engine import bf16_supported
 
 
 def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:
@@ -87,29 +94,44 @@ def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:
     return images_seen / train_time, 100 * correct / total
 
 
-def cnnlab_engine(data_root: Path, args) -> tuple[float, float]:
-    """cnnlab's engine on the same data; returns (training images/s, test top-1 %)."""
+def cnnlab_engine(data_root: Path, args, processes: int) -> tuple[float, float]:
+    """cnnlab's engine on the same data; returns (training images/s, test top-1 %).
+
+    With ``--processes N`` it is the documented multi-process command, ``torchrun
+    --nproc_per_node N -m cnnlab.cli train ...``: N one-thread processes (DDP over gloo, the
+    batch of 128 split between them) instead of one process with N threads.
+    """
     from rich.console import Console
 
     out = Path(tempfile.mkdtemp(prefix="cnnlab-bench-")) / "run"
-    result = train(
-        model="resnet20",
-        data="cifar10",
-        data_dir=str(data_root),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer="momentum",
-        lr=args.lr,
-        momentum=0.9,
-        weight_decay=1e-4,
-        schedule="cosine",
-        seed=args.seed,
-        out=str(out),
-        console=Console(),
-    )
+    options = {
+        "model": "resnet20",
+        "data": "cifar10",
+        "data_dir": str(data_root),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": "momentum",
+        "lr": args.lr,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "schedule": "cosine",
+        "seed": args.seed,
+        "out": str(out),
+    }
+    if processes > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += ["--nproc_per_node", str(processes), "-m", "cnnlab.cli", "train"]
+        command += [options.pop("model")]
+        for key, value in options.items():
+            command += [f"--{key.replace('_', '-')}", str(value)]
+        subprocess.run(command, check=True)
+        with open(out / "metrics.csv") as handle:
+            metrics = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(handle)]
+    else:
+        metrics = train(**options, console=Console()).metrics
     # every epoch trains the same number of images: the overall rate is the harmonic mean
-    seconds_per_image = sum(1 / row["images_per_s"] for row in result.metrics)
-    return len(result.metrics) / seconds_per_image, result.final["test_top1"]
+    seconds_per_image = sum(1 / row["images_per_s"] for row in metrics)
+    return len(metrics) / seconds_per_image, metrics[-1]["test_top1"]
 
 
 def main() -> None:
@@ -119,6 +141,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="cnnlab side only, comma-separated: one process with all threads (1), or N "
+        "one-thread torchrun processes (DDP over gloo); e.g. 1,2 measures both",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
@@ -134,8 +162,10 @@ def main() -> None:
     )
     mean, std = list(dataset.mean), list(dataset.std)
 
-    print("cnnlab engine ...", flush=True)
-    fast_speed, fast_top1 = cnnlab_engine(data_root, args)
+    fast = {}
+    for processes in map(int, args.processes.split(",")):
+        print(f"cnnlab engine, {processes} process(es) ...", flush=True)
+        fast[processes] = cnnlab_engine(data_root, args, processes)
     print("plain PyTorch loop ...", flush=True)
     plain_speed, plain_top1 = plain_pytorch(data_root, args, mean, std)
 
@@ -152,17 +182,19 @@ def main() -> None:
     except OSError:
         pass
     print()
-    print(f"machine: {cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    bf16 = "bf16" if bf16_supported(torch.device("cpu")) else "no native bf16: float32"
+    print(f"machine: {cpu} ({bf16}), {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(
         f"ResNet-20, {len(dataset.train.labels)} training images x {args.epochs} epoch(s), "
         f"batch {args.batch_size}, SGD momentum 0.9, cosine from lr {args.lr}"
     )
     print(f"plain PyTorch loop: {plain_speed:8.1f} images/s   test top-1 {plain_top1:.2f}%")
-    print(f"cnnlab engine:      {fast_speed:8.1f} images/s   test top-1 {fast_top1:.2f}%")
-    print(
-        f"speed ratio cnnlab / plain = {fast_speed / plain_speed:.2f}x; "
-        f"accuracy difference {fast_top1 - plain_top1:+.2f} pp"
-    )
+    for processes, (fast_speed, fast_top1) in fast.items():
+        label = "cnnlab engine:" if processes == 1 else f"cnnlab, {processes} processes:"
+        print(
+            f"{label:19} {fast_speed:8.1f} images/s   test top-1 {fast_top1:.2f}%   "
+            f"ratio {fast_speed / plain_speed:.2f}x, accuracy {fast_top1 - plain_top1:+.2f} pp"
+        )
 
 
 if __name__ == "__main__":

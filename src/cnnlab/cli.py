@@ -359,7 +359,8 @@ def _run_evaluate(args) -> None:
         batch_size=args.batch_size,
         use_ema=args.ema,
     )
-    kind = f"ensemble of {len(result.checkpoints)}" if len(result.checkpoints) > 1 else "model"
+    several = len(result.checkpoints) > 1
+    kind = f"ensemble of {len(result.checkpoints)}" if several else result.checkpoints[0]
     console.print(
         f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}",
         highlight=False,

@@ -44,6 +44,7 @@ def test_train_lenet5_reaches_97_percent_on_the_digits(main_job):
     evaluated = cnnlab("evaluate", str(run_dir), "--tta", "flip", cwd=cwd)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "top-1" in evaluated.stdout and "360 images" in evaluated.stdout
+    assert f"{run_dir} on digits" in evaluated.stdout.replace("\n", "")
 
 
 def test_error_paths_are_one_line(main_job, tmp_path, capsys):

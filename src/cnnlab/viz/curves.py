@@ -216,8 +216,10 @@ def _mark_lr_steps(axis, history: RunHistory, colour: str, annotate: bool) -> No
                 f"lr {old:.3g}→{new:.3g}",
                 xy=(epoch, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(2, -12),
+                xytext=(2, -4),
                 textcoords="offset points",
+                rotation=90,  # vertical along its line: close steps never overlap
+                va="top",
                 fontsize=8,
                 color=colour,
             )
