@@ -33,6 +33,7 @@ def main() -> None:
         "--lr", type=float, default=0.02, help="0.1 stalls a fresh 56-layer net on a small subset"
     )
     parser.add_argument("--grid", type=int, default=21)
+    parser.add_argument("--span", type=float, default=1.0, help="grid covers [-SPAN, SPAN]")
     parser.add_argument("--batches", type=int, default=2, help="training batches of 128 scored")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "cnnlab_landscapes"))
     args = parser.parse_args()
@@ -59,6 +60,7 @@ def main() -> None:
             run.run_dir / "checkpoint.pt",
             "cifar10",
             grid=args.grid,
+            span=args.span,
             batches=args.batches,
             batch_size=128,
             data_dir=str(data_root),

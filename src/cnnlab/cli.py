@@ -635,8 +635,8 @@ def _add_diagnose(sub) -> None:
         "diagnose",
         help="say in words what a run's cost curves show (lr too high/low, overfitting, ...)",
         description="Read a run's metrics.csv and say what its curves show: diverging (learning "
-        "rate too high), oscillating, plateau from the start (too low), overfitting, still "
-        "improving (train longer) or healthy.",
+        "rate too high), oscillating, plateau from the start (too low), stalled (fell a little, "
+        "then flat), overfitting, still improving (train longer) or healthy.",
     )
     p.add_argument("run_dir", help="a run directory written by `cnnlab train`")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")

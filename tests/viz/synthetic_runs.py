@@ -32,7 +32,7 @@ def _row(epoch: int, train_loss, test_loss, train_top1, test_top1, lr=0.1) -> di
 
 
 def history(kind: str, epochs: int = EPOCHS) -> list[dict[str, float]]:
-    """Per-epoch rows of one kind: healthy, still_improving, overfitting, plateau,
+    """Per-epoch rows of one kind: healthy, still_improving, overfitting, plateau, stalled,
     oscillating, diverging, exploding (NaN) or step_lr (healthy with lr steps at 5 and 9)."""
     rows = []
     for e in range(1, epochs + 1):
@@ -52,6 +52,10 @@ def history(kind: str, epochs: int = EPOCHS) -> list[dict[str, float]]:
             row = _row(e, train, test, 100 - 90 * math.exp(-0.5 * e), test_top1)
         elif kind == "plateau":
             row = _row(e, 2.303 - 0.002 * e, 2.304 - 0.002 * e, 10 + 0.1 * e, 10 + 0.1 * e, 1e-5)
+        elif kind == "stalled":  # 6% lower, then flat as a cosine schedule reaches 0
+            lr = 0.02 * (1 + math.cos(math.pi * e / epochs)) / 2
+            train = 2.05 + 0.25 * math.exp(-0.6 * e)
+            row = _row(e, train, train - 0.03, 22 - 9 * math.exp(-0.6 * e), 22.0, lr)
         elif kind == "oscillating":
             train = 0.4 + 1.9 * math.exp(-0.3 * e) + 0.25 * (-1) ** e
             row = _row(e, train, train + 0.1, 90 - 60 * train / 2.3, 88 - 60 * train / 2.3, 0.5)

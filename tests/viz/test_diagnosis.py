@@ -18,6 +18,7 @@ from cnnlab.viz.diagnosis import diagnose, diagnose_run
         ("still_improving", ["still_improving"]),
         ("overfitting", ["overfitting"]),
         ("plateau", ["plateau"]),
+        ("stalled", ["stalled"]),
         ("oscillating", ["oscillating"]),
         ("diverging", ["diverging"]),
         ("exploding", ["diverging"]),
@@ -34,6 +35,9 @@ def test_the_advice_matches_the_lectures():
     assert "too low" in diagnose(history("plateau")).text
     assert "lr-find" in diagnose(history("plateau")).text
     assert "train longer" in diagnose(history("still_improving")).text
+    stalled = diagnose(history("stalled"))
+    assert "lr-find" in stalled.text and "lr 0.0197 -> 0" in stalled.text
+    assert stalled.findings[0].is_problem
     overfit = diagnose(history("overfitting"))
     assert "epoch 4" in overfit.text  # where the synthetic test loss is lowest
     assert "regularise" in overfit.text

@@ -20,6 +20,7 @@ from pathlib import Path
 DIVERGE_RISE = 1.5  # final training loss above this many times its minimum
 PLATEAU_DROP = 0.05  # training loss fell by less than this fraction of its first value
 PLATEAU_ACCURACY_GAIN = 5.0  # and training accuracy rose by less than this many points
+STALLED_DROP = 0.25  # a loss that flattened after falling less than this fraction stalled
 OSCILLATION_RISE_SHARE = 0.3  # rises are at least this share of the loss's total movement
 OSCILLATION_RISE_COUNT = 0.3  # and happen on at least this fraction of epochs
 OVERFIT_TEST_RISE = 0.10  # test loss above its minimum by this fraction
@@ -33,7 +34,7 @@ class Finding:
     """One thing the curves show.
 
     Attributes:
-        kind: ``diverging``, ``oscillating``, ``plateau``, ``overfitting``,
+        kind: ``diverging``, ``oscillating``, ``plateau``, ``stalled``, ``overfitting``,
             ``still_improving``, ``healthy`` or ``too_short``.
         message: what it means and what to do, one sentence.
         evidence: the numbers the finding rests on.
@@ -45,7 +46,7 @@ class Finding:
 
     @property
     def is_problem(self) -> bool:
-        return self.kind in ("diverging", "oscillating", "plateau", "overfitting")
+        return self.kind in ("diverging", "oscillating", "plateau", "stalled", "overfitting")
 
 
 @dataclass
@@ -140,8 +141,12 @@ def diagnose(rows: list[dict[str, float]]) -> Diagnosis:
         if improving is not None:
             findings.append(improving)
     if not findings:
-        fell = train_loss[-1] < (1 - PLATEAU_DROP) * train_loss[0]
-        findings.append(_healthy(rows, train_loss) if fell else _flat(rows, train_loss))
+        if train_loss[-1] >= (1 - PLATEAU_DROP) * train_loss[0]:
+            findings.append(_flat(rows, train_loss))
+        elif train_loss[-1] > (1 - STALLED_DROP) * train_loss[0]:
+            findings.append(_stalled(rows, train_loss))
+        else:
+            findings.append(_healthy(rows, train_loss))
     return Diagnosis(findings)
 
 
@@ -185,6 +190,20 @@ def _flat(
         "(raise it ~10x, or find one with `cnnlab lr-find`); check the data and labels too",
         f"training loss fell {100 * drop:.1f}% in {len(rows)} epochs, training accuracy "
         f"+{gain:.1f} points",
+    )
+
+
+def _stalled(rows: list[dict[str, float]], train_loss: list[float]) -> Finding:
+    """A loss that fell a little, then flattened: often a schedule that decayed the rate to
+    nothing before the network learned much (a deep plain net at a modest rate, say)."""
+    rates = [row["lr"] for row in rows if "lr" in row]
+    schedule = f", lr {rates[0]:.3g} -> {rates[-1]:.3g}" if rates else ""
+    return Finding(
+        "stalled",
+        "the loss fell only a little and has flattened: the network learned little; raise the "
+        "learning rate (`cnnlab lr-find`), train more epochs or decay the rate later",
+        f"training loss {train_loss[0]:.4g} -> {train_loss[-1]:.4g} "
+        f"({100 * (1 - train_loss[-1] / train_loss[0]):.1f}% lower){schedule}",
     )
 
 
