@@ -161,19 +161,9 @@ def vgg2014() -> dict:
     initially set to 10^-2, and then decreased by a factor of 10 when the validation set
     accuracy stopped improving ... the learning was stopped after 370K iterations (74
     epochs)". Scale jitter S in [256, 512] is the folder loader's augmentation; the multi-scale
-    test is ``cnnlab evaluate --tta multiscale``.
+    test is ``cnnlab evaluate --tta multiscale``. Everything else is AlexNet's recipe.
     """
-    return {
-        "data": "folder:imagenet",
-        "epochs": 74,
-        "batch_size": 256,
-        "optimizer": "momentum",
-        "lr": 0.01,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "schedule": "plateau",
-        "patience": 5,
-    }
+    return {**alexnet2012(), "epochs": 74, "batch_size": 256}
 
 
 @recipe(
