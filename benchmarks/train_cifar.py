@@ -22,7 +22,6 @@ test accuracies. Example (a few minutes on 2 CPU cores)::
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from cnnlab.data import load_dataset
 from cnnlab.models import create_model
 from cnnlab.train import train
 from cnnlab.train.engine import bf16_supported
+from cnnlab.train.metrics import read_metrics
 
 
 def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:
@@ -125,8 +125,7 @@ def cnnlab_engine(data_root: Path, args, processes: int) -> tuple[float, float]:
         for key, value in options.items():
             command += [f"--{key.replace('_', '-')}", str(value)]
         subprocess.run(command, check=True)
-        with open(out / "metrics.csv") as handle:
-            metrics = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(handle)]
+        metrics = read_metrics(out / "metrics.csv")
     else:
         metrics = train(**options, console=Console()).metrics
     # every epoch trains the same number of images: the overall rate is the harmonic mean
