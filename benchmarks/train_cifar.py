@@ -133,6 +133,17 @@ def cnnlab_engine(data_root: Path, args, processes: int) -> tuple[float, float]:
     return len(metrics) / seconds_per_image, metrics[-1]["test_top1"]
 
 
+def process_counts(text: str) -> list[int]:
+    """``--processes 1,2``: positive process counts, or argparse's one-line usage error."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected counts like 1 or 1,2, got {text!r}")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_arguments(parser)
@@ -142,7 +153,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--processes",
-        default="1",
+        type=process_counts,
+        default=[1],
         help="cnnlab side only, comma-separated: one process with all threads (1), or N "
         "one-thread torchrun processes (DDP over gloo); e.g. 1,2 measures both",
     )
@@ -162,7 +174,7 @@ def main() -> None:
     mean, std = list(dataset.mean), list(dataset.std)
 
     fast = {}
-    for processes in map(int, args.processes.split(",")):
+    for processes in args.processes:
         print(f"cnnlab engine, {processes} process(es) ...", flush=True)
         fast[processes] = cnnlab_engine(data_root, args, processes)
     print("plain PyTorch loop ...", flush=True)
