@@ -20,7 +20,7 @@ from pathlib import Path
 from cifar_data import add_data_arguments, prepare_data
 from rich.console import Console
 
-from cnnlab.train import train
+from cnnlab.training import train
 from cnnlab.viz.landscape import save_landscape
 
 

@@ -6,7 +6,20 @@ line starts fast.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cnnlab._lazy import lazy_exports
+
+if TYPE_CHECKING:  # editors and type checkers see the names the lazy exports resolve to
+    from cnnlab.data import load_dataset
+    from cnnlab.errors import CnnlabError
+    from cnnlab.evaluation import evaluate
+    from cnnlab.models import create_model, list_models, register_model
+    from cnnlab.nn.separable import separable_cost_ratio
+    from cnnlab.nn.spec import build_spec
+    from cnnlab.optim import clip_gradients, create_optimizer, list_optimizers
+    from cnnlab.sizing import summary
+    from cnnlab.training import train
 
 __version__ = "0.1.0"
 
@@ -22,9 +35,23 @@ _EXPORTS = {
     "list_optimizers": "cnnlab.optim",
     "clip_gradients": "cnnlab.optim",
     "load_dataset": "cnnlab.data",
-    "train": "cnnlab.train",
-    "evaluate": "cnnlab.evaluate",
+    "train": "cnnlab.training",
+    "evaluate": "cnnlab.evaluation",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CnnlabError",
+    "build_spec",
+    "clip_gradients",
+    "create_model",
+    "create_optimizer",
+    "evaluate",
+    "list_models",
+    "list_optimizers",
+    "load_dataset",
+    "register_model",
+    "separable_cost_ratio",
+    "summary",
+    "train",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from collections.abc import Callable
 
 
@@ -21,25 +19,10 @@ def lazy_exports(
 
     def __getattr__(name: str) -> object:
         if name in exports:
-            module = importlib.import_module(exports[name])
-            # a submodule named like its function (cnnlab.train) is itself callable: importing
-            # it anywhere makes it the package attribute, so it must work as the function too
-            return module if exports[name] == f"{package}.{name}" else getattr(module, name)
+            return getattr(importlib.import_module(exports[name]), name)
         raise AttributeError(f"module '{package}' has no attribute '{name}'")
 
     def __dir__() -> list[str]:
         return sorted({*namespace, *exports})
 
     return __getattr__, __dir__
-
-
-class _CallableModule(types.ModuleType):
-    """A module that, called, runs its function of the same name."""
-
-    def __call__(self, *args, **kwargs):
-        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
-
-
-def make_callable(module_name: str) -> None:
-    """Let ``cnnlab.train(...)`` and ``cnnlab.evaluate(...)`` call the function they export."""
-    sys.modules[module_name].__class__ = _CallableModule

@@ -219,7 +219,7 @@ def _key_value(text: str) -> tuple[str, object]:
 
 
 def _add_train(sub) -> None:
-    from cnnlab.train.config import SCHEDULES
+    from cnnlab.training.config import SCHEDULES
 
     p = sub.add_parser(
         "train",
@@ -279,7 +279,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> None:
-    from cnnlab.train import resolve_config, train
+    from cnnlab.training import resolve_config, train
 
     options = {
         k: v for k, v in vars(args).items() if k not in ("command", "handler", "model", "recipe")
@@ -292,7 +292,7 @@ def _run_train(args) -> None:
 
 def _train_until_interrupted(run) -> None:
     """Run the training, then say in words what its curves show; Ctrl-C exits with 130."""
-    from cnnlab.train import TrainingInterrupted
+    from cnnlab.training import TrainingInterrupted
     from cnnlab.viz.diagnosis import diagnose_run
 
     try:
@@ -317,7 +317,7 @@ def _add_resume(sub) -> None:
 
 
 def _run_resume(args) -> None:
-    from cnnlab.train import resume
+    from cnnlab.training import resume
 
     _train_until_interrupted(
         lambda: resume(args.run_dir, epochs=args.epochs, device=args.device, console=console)
@@ -348,7 +348,7 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> None:
     from rich.table import Table
 
-    from cnnlab.evaluate import evaluate
+    from cnnlab.evaluation import evaluate
 
     result = evaluate(
         args.checkpoints,
@@ -388,7 +388,7 @@ def _run_recipes(args) -> None:
 
     import yaml
 
-    from cnnlab.train.recipes import get_recipe, recipes_table
+    from cnnlab.training.recipes import get_recipe, recipes_table
 
     if args.name is None:
         _print_wide(recipes_table())

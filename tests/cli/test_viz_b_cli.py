@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from cnnlab.models import create_model
-from cnnlab.train.checkpoint import save_checkpoint
+from cnnlab.training.checkpoint import save_checkpoint
 
 
 def run_cnnlab(*args: str, cwd=None) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnnlab.errors import ConfigError, UnknownNameError
 from cnnlab.optim.lab import parse_lrs, parse_start, run_lab, run_optimizer
-from cnnlab.optim.test_functions import FUNCTIONS, get_function
+from cnnlab.optim.surfaces import FUNCTIONS, get_function
 from cnnlab.viz.optim_lab import DPI, FIGSIZE, plot_lab
 
 torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import pytest
 
 from cnnlab.errors import ConfigError
 from cnnlab.optim import list_optimizers, optimizer_entry
-from cnnlab.train import train
+from cnnlab.training import train
 
 DENSE = {"newton", "bfgs"}
 # learning rates where the registry default (tuned for other losses) overshoots LeNet-5's RBF

@@ -94,8 +94,8 @@ def write_run(
 ) -> Path:
     """A complete run directory: metrics.csv, config.yaml, checkpoint.pt and best.pt."""
     from cnnlab.models import create_model
-    from cnnlab.train.checkpoint import save_checkpoint
-    from cnnlab.train.config import resolve_config
+    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.training.config import resolve_config
 
     rows = history(kind, epochs)
     write_metrics(run_dir, rows)

@@ -14,7 +14,7 @@ import torch
 from cnnlab.errors import ConfigError
 from cnnlab.optim.clipping import clip_gradients
 from cnnlab.optim.registry import create_optimizer, optimizer_entry
-from cnnlab.optim.test_functions import TestFunction, get_function
+from cnnlab.optim.surfaces import TestFunction, get_function
 
 #: a trajectory leaving this box around the plot is cut short: it has exploded
 _ESCAPE_FACTOR = 1e3

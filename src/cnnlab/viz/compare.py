@@ -134,7 +134,7 @@ class RunAccuracy:
 
 def run_accuracy(run_dir: str | Path) -> RunAccuracy:
     """The best test top-1 of a run (and that epoch's top-5), with what the model was."""
-    from cnnlab.train.checkpoint import load_checkpoint
+    from cnnlab.training.checkpoint import load_checkpoint
     from cnnlab.viz.curves import read_run
 
     history = read_run(run_dir)

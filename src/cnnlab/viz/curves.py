@@ -77,7 +77,7 @@ def read_run(run: str | Path, label: str | None = None) -> RunHistory:
     Raises:
         CnnlabError: there is no ``metrics.csv`` or it has no rows or lacks the loss columns.
     """
-    from cnnlab.train.metrics import read_metrics
+    from cnnlab.training.metrics import read_metrics
 
     path = metrics_path(run)
     if not path.is_file():

@@ -55,7 +55,7 @@ def load_model(
     same initial weights, which is what a gradient-flow picture at initialisation needs.
     """
     from cnnlab.models import create_model
-    from cnnlab.train.checkpoint import model_from_checkpoint
+    from cnnlab.training.checkpoint import model_from_checkpoint
 
     path = Path(source)
     if path.exists():

@@ -255,7 +255,7 @@ def lr_find(
     from cnnlab.data import load_dataset, make_loader
     from cnnlab.models import create_model
     from cnnlab.optim import create_optimizer, optimizer_entry
-    from cnnlab.train.losses import create_loss
+    from cnnlab.training.losses import create_loss
 
     dataset = load_dataset(data, data_dir=data_dir)
     torch.manual_seed(seed)

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
 from cnnlab.optim.lab import LabResult, LabRun  # noqa: E402
-from cnnlab.optim.test_functions import TestFunction  # noqa: E402
+from cnnlab.optim.surfaces import TestFunction  # noqa: E402
 
 FIGSIZE = (14.0, 6.0)
 DPI = 100

@@ -114,7 +114,7 @@ def report_html(run_dir: str | Path) -> str:
 
 def _trained_model(run_dir: Path):
     """``(model, checkpoint)`` of the run's best epoch (else its latest), or ``(None, None)``."""
-    from cnnlab.train.checkpoint import model_from_checkpoint
+    from cnnlab.training.checkpoint import model_from_checkpoint
 
     for name in ("best.pt", "checkpoint.pt"):
         if (run_dir / name).is_file():

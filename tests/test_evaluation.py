@@ -11,9 +11,9 @@ from torch import nn
 
 from cnnlab.data import load_dataset
 from cnnlab.errors import ConfigError, UnknownNameError
-from cnnlab.evaluate import evaluate, tta_probabilities
-from cnnlab.train import resume, train
-from cnnlab.train.checkpoint import model_from_checkpoint
+from cnnlab.evaluation import evaluate, tta_probabilities
+from cnnlab.training import resume, train
+from cnnlab.training.checkpoint import model_from_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from cnnlab.errors import ConfigError
-from cnnlab.train.config import TrainConfig
+from cnnlab.training.config import TrainConfig
 
 _CHAINABLE = ("none", "step", "multistep", "googlenet")
 

@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab._lazy import make_callable
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
-from cnnlab.train.metrics import topk_correct
+from cnnlab.training.metrics import topk_correct
 
 TTA_MODES = ("none", "flip", "tencrop", "multiscale")
 MULTISCALE_FACTORS = (0.875, 1.0, 1.125)
@@ -117,7 +116,7 @@ def evaluate(
         use_ema: evaluate the checkpoints' EMA weights.
     """
     from cnnlab.data import load_dataset, make_loader
-    from cnnlab.train.checkpoint import model_from_checkpoint
+    from cnnlab.training.checkpoint import model_from_checkpoint
 
     if isinstance(checkpoints, (str, Path)):
         checkpoints = [checkpoints]
@@ -162,5 +161,3 @@ def evaluate(
     top1, top5 = (100 * correct / max(count, 1)).tolist()
     return EvaluationResult(tuple(map(str, checkpoints)), data, tta, count, top1, top5)
 
-
-make_callable(__name__)

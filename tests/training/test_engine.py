@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from cnnlab.errors import TrainingDivergedError
-from cnnlab.train import train
-from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.engine import Trainer
-from cnnlab.train.metrics import COLUMNS, read_metrics, topk_correct
+from cnnlab.training import train
+from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.engine import Trainer
+from cnnlab.training.metrics import COLUMNS, read_metrics, topk_correct
 
 FAST = {"model": "lenet5", "data": "digits", "batch_size": 128, "lr": 0.01, "log_every": 5}
 # LeNet-5's scaled tanh and RBF outputs bound its loss; the ReLU version can blow up

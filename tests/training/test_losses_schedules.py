@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError, UnknownNameError
-from cnnlab.train.config import TrainConfig
-from cnnlab.train.losses import create_loss
-from cnnlab.train.schedules import ErrorGatedWarmup, create_scheduler
+from cnnlab.training.config import TrainConfig
+from cnnlab.training.losses import create_loss
+from cnnlab.training.schedules import ErrorGatedWarmup, create_scheduler
 
 SCORES = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
 TARGET = torch.tensor([0, 1])

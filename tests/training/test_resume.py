@@ -17,8 +17,8 @@ import pytest
 import torch
 from train_helpers import cli_env, cnnlab_command, run_cnnlab
 
-from cnnlab.train import TrainingInterrupted, resume, train
-from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.training import TrainingInterrupted, resume, train
+from cnnlab.training.checkpoint import load_checkpoint
 
 # LeNet-5 on the digits, 22 steps of 64 per epoch; a rate step after epoch 2 and an EMA so the
 # scheduler's and the EMA's states must survive too.
@@ -121,7 +121,7 @@ def test_sigkill_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
 
 def test_interrupt_in_process_raises_training_interrupted(tmp_path, one_thread, monkeypatch):
     """The library API reports the stop as an exception carrying the resume hint."""
-    from cnnlab.train import engine
+    from cnnlab.training import engine
 
     original = engine.Trainer._train_step
 

@@ -151,7 +151,7 @@ def resolve_config(model: str, recipe: str | None = None, **overrides: Any) -> T
     ``lenet1998``). Overrides whose value is ``None`` are ignored, so CLI flags that were not
     given leave the recipe's values alone.
     """
-    from cnnlab.train.recipes import default_recipe_for, get_recipe
+    from cnnlab.training.recipes import default_recipe_for, get_recipe
 
     values: dict[str, Any] = {"model": model}
     recipe = recipe or default_recipe_for(model)

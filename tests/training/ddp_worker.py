@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from cnnlab.train import train
+from cnnlab.training import train
 
 if __name__ == "__main__":
     out = sys.argv[1]

@@ -37,12 +37,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cnnlab.errors import CheckpointError, ConfigError, TrainingDivergedError
-from cnnlab.train import distributed
-from cnnlab.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from cnnlab.train.config import TrainConfig, resolve_config
-from cnnlab.train.losses import create_loss
-from cnnlab.train.metrics import MetricsLog, read_metrics, topk_correct
-from cnnlab.train.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
+from cnnlab.training import distributed
+from cnnlab.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from cnnlab.training.config import TrainConfig, resolve_config
+from cnnlab.training.losses import create_loss
+from cnnlab.training.metrics import MetricsLog, read_metrics, topk_correct
+from cnnlab.training.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint-1"
 
