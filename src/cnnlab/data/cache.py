@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cnnlab.data.splits import TensorImages
 from cnnlab.errors import DatasetError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: records the files skipped as unreadable
 _DECODE_CHUNK = 512
 
 
@@ -64,7 +64,8 @@ def cached_split(
             and stored.get("format") == CACHE_FORMAT
             and stored.get("signature") == signature
         ):
-            return TensorImages(stored["images"], stored["labels"]), list(stored["classes"])
+            split = TensorImages(stored["images"], stored["labels"], list(stored["skipped"]))
+            return split, list(stored["classes"])
     split, classes = decode()
     payload = {
         "format": CACHE_FORMAT,
@@ -72,6 +73,7 @@ def cached_split(
         "images": split.images.contiguous(),
         "labels": split.labels,
         "classes": list(classes),
+        "skipped": list(split.skipped),
     }
     _save_atomically(payload, path)
     return split, classes
@@ -88,37 +90,95 @@ def _save_atomically(payload: dict, path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def decode_image_files(
-    paths: Sequence[str], *, description: str, channels: int | None = None
-) -> torch.Tensor:
-    """Decode image files of one size into a uint8 tensor [N, C, H, W], with a progress bar.
+class UnreadableImage(DatasetError):
+    """An image file that cannot be decoded (truncated, or not an image despite its name)."""
 
-    The first image fixes the size and, unless ``channels`` is given, the channel count (grey
-    images stay 1 channel, colour ones 3). Threads decode chunks in parallel: torchvision's
-    decoders release the GIL.
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"cannot decode the image {path} ({reason}); delete or replace it, or pass "
+            "--skip-bad-images to leave unreadable files out"
+        )
+
+    def __reduce__(self):  # DataLoader workers hand it to the main process pickled
+        return type(self), (self.path, self.reason)
+
+
+def decode_image_file(path: str, mode=None) -> torch.Tensor:
+    """Decode one image file to uint8 [C, H, W].
 
     Raises:
-        MixedImageSizes: an image differs in size from the first.
+        UnreadableImage: the file is truncated, unreadable or not an image; the message names it
+            (torchvision's own error does not).
     """
     from torchvision.io import ImageReadMode, decode_image, read_file
 
+    try:
+        return decode_image(read_file(path), mode=mode or ImageReadMode.UNCHANGED)
+    except (RuntimeError, OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else "unreadable"
+        raise UnreadableImage(path, reason) from error
+
+
+def decode_image_files(
+    paths: Sequence[str],
+    *,
+    description: str,
+    channels: int | None = None,
+    skip_bad: bool = False,
+) -> tuple[torch.Tensor, list[int]]:
+    """Decode image files of one size into a uint8 tensor [N, C, H, W], with a progress bar.
+
+    The first readable image fixes the size and, unless ``channels`` is given, the channel
+    count (grey images stay 1 channel, colour ones 3). Threads decode chunks in parallel:
+    torchvision's decoders release the GIL.
+
+    Returns:
+        The images and the indices (into ``paths``) of the files left out as unreadable, which
+        is empty unless ``skip_bad``; the tensor holds only the readable ones, in order.
+
+    Raises:
+        MixedImageSizes: an image differs in size from the first.
+        UnreadableImage: a file cannot be decoded and ``skip_bad`` is False.
+    """
+    from torchvision.io import ImageReadMode
+
     if not paths:
         raise DatasetError(f"no images to decode for {description}")
-    first = decode_image(read_file(paths[0]))
+    bad: list[int] = []
+    first = None
+    for index, path in enumerate(paths):
+        try:
+            first = decode_image_file(path)
+            break
+        except UnreadableImage:
+            if not skip_bad:
+                raise
+            bad.append(index)
+    if first is None:
+        raise DatasetError(f"none of the {len(paths)} images of {description} can be decoded")
     if channels is None:
         channels = 1 if first.shape[0] == 1 else 3
     mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
     height, width = first.shape[-2:]
     images = torch.empty((len(paths), channels, height, width), dtype=torch.uint8)
+    readable = torch.ones(len(paths), dtype=torch.bool)
+    readable[bad] = False
 
     def decode_chunk(start: int) -> int:
         stop = min(start + _DECODE_CHUNK, len(paths))
-        for index in range(start, stop):
-            image = decode_image(read_file(paths[index]), mode=mode)
+        for index in range(max(start, len(bad)), stop):
+            try:
+                image = decode_image_file(paths[index], mode)
+            except UnreadableImage:
+                if not skip_bad:
+                    raise
+                readable[index] = False
+                continue
             if image.shape[-2:] != (height, width):
                 raise MixedImageSizes(
                     f"{paths[index]} is {tuple(image.shape[-2:])}, "
-                    f"not {(height, width)} like {paths[0]}"
+                    f"not {(height, width)} like {paths[len(bad)]}"
                 )
             images[index] = image
         return stop - start
@@ -136,4 +196,6 @@ def decode_image_files(
         task = progress.add_task(description, total=len(paths))
         for done in pool.map(decode_chunk, range(0, len(paths), _DECODE_CHUNK)):
             progress.advance(task, done)
-    return images
+    if bool(readable.all()):
+        return images, []
+    return images[readable], (~readable).nonzero().flatten().tolist()

@@ -24,15 +24,17 @@ import torch.nn.functional as F
 
 from cnnlab.data.cache import (
     MixedImageSizes,
+    UnreadableImage,
     cache_path,
     cached_split,
+    decode_image_file,
     decode_image_files,
     source_signature,
 )
 from cnnlab.data.splits import DatasetSplits, FolderImages, TensorImages, channel_mean_std
 from cnnlab.errors import DatasetError, unknown_name
 
-DatasetLoader = Callable[[str, Path, bool], DatasetSplits]
+DatasetLoader = Callable[[str, Path, bool, bool], DatasetSplits]
 _DATASETS: dict[str, DatasetLoader] = {}
 _USAGE: dict[str, tuple[str, str]] = {}
 
@@ -62,7 +64,11 @@ def dataset_descriptions() -> dict[str, str]:
 
 
 def load_dataset(
-    name: str, *, data_dir: str | os.PathLike | None = None, download: bool = True
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    skip_bad_images: bool = False,
 ) -> DatasetSplits:
     """Load a dataset by name.
 
@@ -72,26 +78,30 @@ def load_dataset(
         data_dir: where the files are (or are downloaded to); default ``$CNNLAB_DATA`` or
             ``~/.cache/cnnlab/data``.
         download: try to download a missing torchvision dataset.
+        skip_bad_images: leave image files that cannot be decoded (truncated, or not images
+            despite their extension) out of an image folder, instead of stopping on the first;
+            ``DatasetSplits.skipped`` lists them.
 
     Returns:
         The train and test splits with the dataset's classes, input size, mean and std.
 
     Raises:
         UnknownNameError: ``name`` is not a dataset (the nearest names are suggested).
-        DatasetError: the files are missing or unreadable (the message says where it looked).
+        DatasetError: the files are missing or unreadable (the message says where it looked,
+            or names the file).
     """
     base, _, argument = name.partition(":")
     base = base.strip().lower()
     if base not in _DATASETS:
         raise unknown_name("dataset", name, _DATASETS, "run `cnnlab datasets`")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    return _DATASETS[base](argument, root, download)
+    return _DATASETS[base](argument, root, download, skip_bad_images)
 
 
 @_register(
     "digits", "digits", "scikit-learn's 1,797 handwritten digits, 8x8 scaled to 32x32, bundled"
 )
-def _load_digits(argument: str, data_dir: Path, download: bool) -> DatasetSplits:
+def _load_digits(argument: str, data_dir: Path, download: bool, skip_bad: bool) -> DatasetSplits:
     """scikit-learn's 1,797 handwritten 8x8 digits, upsampled to 32x32 for LeNet-5.
 
     The split is fixed: 360 test images (20%), stratified by class, chosen with
@@ -132,7 +142,7 @@ def _load_digits(argument: str, data_dir: Path, download: bool) -> DatasetSplits
 @_register(
     "synthetic", "synthetic[:CxHxW]", "random images and labels (default 3x32x32), for speed tests"
 )
-def _load_synthetic(argument: str, data_dir: Path, download: bool) -> DatasetSplits:
+def _load_synthetic(argument: str, data_dir: Path, download: bool, skip_bad: bool) -> DatasetSplits:
     """Uniform random uint8 images and labels (10 classes), fixed by seed 0, for speed tests.
 
     ``synthetic`` is 3x32x32 with 10,000 training and 2,000 test images; ``synthetic:CxHxW``
@@ -298,10 +308,10 @@ class _NamedSet:
         self.augment = augment
         self.crop_padding = crop_padding
 
-    def __call__(self, argument: str, root: Path, download: bool) -> DatasetSplits:
+    def __call__(self, argument: str, root: Path, download: bool, skip_bad: bool) -> DatasetSplits:
         if argument:
             raise DatasetError(f"dataset '{self.name}' takes no ':' argument, got '{argument}'")
-        loaded = self._load_official(root) or self._load_folder_tree(root)
+        loaded = self._load_official(root) or self._load_folder_tree(root, skip_bad)
         if loaded is None and download:
             self._download(root)
             loaded = self._load_official(root)
@@ -363,26 +373,40 @@ class _NamedSet:
                 f"download them again"
             ) from error
 
-    def _load_folder_tree(self, root: Path):
+    def _load_folder_tree(self, root: Path, skip_bad: bool):
         for base in (root, root / self.name):
             splits = folder_split_dirs(base)
             if splits is not None:
-                train, test, classes = decode_folder_tree(base, *splits, name=self.name)
+                train, test, classes = decode_folder_tree(
+                    base, *splits, name=self.name, skip_bad=skip_bad
+                )
                 return train, test, classes, base
         return None
 
     def _download(self, root: Path) -> None:
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            for download in self.download:
-                download(root)
-        except Exception as error:
-            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DatasetError(
-                f"{self.name} not found in {root} (looked for {self.official} or train/ + test/ "
-                f"image folders) and the download failed ({detail}); download it with network "
-                f"access or pass --data-dir DIR holding those files"
-            ) from error
+        """Download into a temporary directory and copy into ``root`` only once it worked, so
+        a failed download (offline, or a mistyped --data-dir) leaves nothing on disk."""
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cnnlab-download-") as staging:
+            try:
+                for download in self.download:
+                    download(Path(staging))
+            except Exception as error:
+                detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise DatasetError(
+                    f"{self.name} not found in {root} (looked for {self.official} or train/ + "
+                    f"test/ image folders) and the download failed ({detail}); download it with "
+                    f"network access or pass --data-dir DIR holding those files"
+                ) from error
+            try:
+                shutil.copytree(staging, root, dirs_exist_ok=True)
+            except OSError as error:
+                raise DatasetError(
+                    f"downloaded {self.name} but cannot write it to {root} ({error}); pass "
+                    "--data-dir DIR in a writable place"
+                ) from error
 
 
 _NAMED_SETS = [
@@ -482,13 +506,18 @@ def _folder_samples(split_dir: Path) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def _decode_split(
-    paths: list[str], labels: torch.Tensor, classes: list[str], description: str
+    paths: list[str], labels: torch.Tensor, classes: list[str], description: str, skip_bad: bool
 ) -> tuple[TensorImages, list[str]]:
-    return TensorImages(decode_image_files(paths, description=description), labels), classes
+    images, bad = decode_image_files(paths, description=description, skip_bad=skip_bad)
+    if bad:
+        kept = torch.ones(len(paths), dtype=torch.bool)
+        kept[bad] = False
+        labels = labels[kept]
+    return TensorImages(images, labels, [paths[i] for i in bad]), classes
 
 
 def decode_folder_tree(
-    base: Path, train_dir: Path, test_dir: Path, *, name: str
+    base: Path, train_dir: Path, test_dir: Path, *, name: str, skip_bad: bool = False
 ) -> tuple[TensorImages, TensorImages, list[str]]:
     """Decode an ImageFolder tree of equal-size images into tensors, cached in ``base``.
 
@@ -498,6 +527,8 @@ def decode_folder_tree(
 
     Raises:
         MixedImageSizes: the images differ in size.
+        UnreadableImage: a file cannot be decoded (also when a cache made with ``skip_bad``
+            left it out) and ``skip_bad`` is False.
         DatasetError: train and test name different classes.
     """
     splits, classes = [], None
@@ -512,10 +543,13 @@ def decode_folder_tree(
         paths = [p for p, _ in samples]
         labels = torch.tensor([c for _, c in samples], dtype=torch.int64)
 
-        decode = partial(_decode_split, paths, labels, classes, f"{name} {split_dir.name}")
+        description = f"{name} {split_dir.name}"
+        decode = partial(_decode_split, paths, labels, classes, description, skip_bad)
         split, _ = cached_split(
             cache_path(base, "imagefolder", split_dir.name), source_signature(paths), decode
         )
+        if split.skipped and not skip_bad:
+            raise UnreadableImage(split.skipped[0], "left out as unreadable when last decoded")
         splits.append(split)
     return splits[0], splits[1], classes
 
@@ -523,7 +557,7 @@ def decode_folder_tree(
 @_register(
     "folder", "folder:PATH", "any ImageFolder tree: PATH/train/<class>/*, PATH/val/ or PATH/test/"
 )
-def _load_folder(argument: str, data_dir: Path, download: bool) -> DatasetSplits:
+def _load_folder(argument: str, data_dir: Path, download: bool, skip_bad: bool) -> DatasetSplits:
     """Any ImageFolder tree ``PATH/train/<class>/*`` + ``PATH/test/`` (or ``PATH/val/``).
 
     Trees of small images of one size (up to 64x64, 2 GiB decoded, e.g. CIFAR as JPEGs) are
@@ -544,15 +578,15 @@ def _load_folder(argument: str, data_dir: Path, download: bool) -> DatasetSplits
     classes, train_samples = _folder_samples(train_dir)
     if not train_samples:
         raise DatasetError(f"no images in {train_dir}; put them in {train_dir}/<class>/")
-    from torchvision.io import decode_image, read_file
-
-    first = decode_image(read_file(train_samples[0][0]))
+    first = _first_readable(train_samples, skip_bad)
     channels, height, width = (1 if first.shape[0] == 1 else 3), *first.shape[-2:]
     decoded_bytes = len(train_samples) * channels * height * width
     name = f"folder:{base}"
     if max(height, width) <= IN_MEMORY_MAX_SIDE and decoded_bytes <= IN_MEMORY_MAX_BYTES:
         try:
-            train, test, classes = decode_folder_tree(base, train_dir, test_dir, name="folder")
+            train, test, classes = decode_folder_tree(
+                base, train_dir, test_dir, name="folder", skip_bad=skip_bad
+            )
         except MixedImageSizes:
             pass
         else:
@@ -583,8 +617,19 @@ def _load_folder(argument: str, data_dir: Path, download: bool) -> DatasetSplits
         input_size=(3, 224, 224),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        train=FolderImages(train_dir, train_samples),
-        test=FolderImages(test_dir, test_samples),
+        train=FolderImages(train_dir, train_samples, skip_bad),
+        test=FolderImages(test_dir, test_samples, skip_bad),
         augment="inception",
         source=str(base),
     )
+
+
+def _first_readable(samples: list[tuple[str, int]], skip_bad: bool) -> torch.Tensor:
+    """The first image that decodes (it sets the size); with ``skip_bad`` bad ones are passed."""
+    for path, _ in samples:
+        try:
+            return decode_image_file(path)
+        except UnreadableImage:
+            if not skip_bad:
+                raise
+    raise DatasetError(f"none of the {len(samples)} training images can be decoded")

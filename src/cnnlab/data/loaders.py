@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cnnlab.data.augment import BatchAugment, Normalize, fit_input_size
+from cnnlab.data.cache import UnreadableImage, decode_image_file
 from cnnlab.data.splits import DatasetSplits, FolderImages, TensorImages
 from cnnlab.errors import ConfigError
 
@@ -282,7 +283,11 @@ def make_loader(
 
 class _SeededImageFolder(torch.utils.data.Dataset):
     """Items are ``(epoch, index)``: the image at ``index``, augmented with the global RNG
-    seeded from (seed, epoch, index), so a batch does not depend on which worker built it."""
+    seeded from (seed, epoch, index), so a batch does not depend on which worker built it.
+
+    A file that cannot be decoded comes back as ``(None, label, error)`` rather than as an
+    exception: an exception raised in a worker reaches the main process wrapped in a
+    many-line traceback, while the error lets the loader name the file or skip it."""
 
     def __init__(self, data: FolderImages, transform, seed: int) -> None:
         self.samples = data.samples
@@ -292,15 +297,32 @@ class _SeededImageFolder(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
-        from torchvision.io import ImageReadMode, decode_image, read_file
+    def __getitem__(
+        self, item: tuple[int, int]
+    ) -> tuple[torch.Tensor | None, int, UnreadableImage | None]:
+        from torchvision.io import ImageReadMode
 
         epoch, index = item
         path, label = self.samples[index]
-        image = decode_image(read_file(path), mode=ImageReadMode.RGB)
+        try:
+            image = decode_image_file(path, ImageReadMode.RGB)
+        except UnreadableImage as error:
+            return None, label, error
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(mixed_seed(self.seed, epoch, index))
-            return self.transform(image), label
+            return self.transform(image), label, None
+
+
+def _collate_readable(
+    items: list[tuple[torch.Tensor | None, int, UnreadableImage | None]],
+) -> tuple[torch.Tensor | None, torch.Tensor, list[UnreadableImage]]:
+    """Stack the decoded images of a batch; list the errors of those that could not be."""
+    good = [(image, label) for image, label, _ in items if image is not None]
+    bad = [error for image, _, error in items if image is None]
+    if not good:
+        return None, torch.empty(0, dtype=torch.int64), bad
+    images, labels = zip(*good, strict=True)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), bad
 
 
 class FolderLoader:
@@ -340,6 +362,8 @@ class FolderLoader:
             std=dataset.std,
         )
         self.dataset = _SeededImageFolder(data, transform, seed)
+        self.skip_bad = data.skip_bad
+        self.skipped: set[str] = set()  # unreadable files met so far (with ``skip_bad``)
         self.channels_last = channels_last
         self.num_workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
         self.sharding = _Sharding(
@@ -360,7 +384,12 @@ class FolderLoader:
         return self.sharding.batch_size
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield the batches of ``epoch`` from ``start_step`` on."""
+        """Yield the batches of ``epoch`` from ``start_step`` on.
+
+        An unreadable image stops the epoch with an ``UnreadableImage`` naming it, unless the
+        folder was loaded with ``skip_bad_images``: then its batch is one image short and the
+        file is added to ``skipped``.
+        """
         sharding = self.sharding
         sharding.check_start(start_step)
         remaining = sharding.rank_order(epoch)[start_step * sharding.batch_size :]
@@ -371,8 +400,14 @@ class FolderLoader:
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             drop_last=sharding.drop_last,
+            collate_fn=_collate_readable,
         )
-        for images, labels in loader:
+        for images, labels, bad in loader:
+            if bad and not self.skip_bad:
+                raise bad[0]
+            self.skipped.update(error.path for error in bad)
+            if images is None:
+                continue
             images = fit_input_size(images.to(self.device, non_blocking=True), self.input_size)
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)

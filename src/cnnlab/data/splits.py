@@ -20,10 +20,12 @@ class TensorImages:
     Attributes:
         images: uint8 tensor [N, C, H, W], pixel values 0-255.
         labels: int64 tensor [N], class indices.
+        skipped: files of the source left out because they could not be decoded.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -36,10 +38,12 @@ class FolderImages:
     Attributes:
         root: the split's directory (``root/<class>/<image>``).
         samples: ``(path, class_index)`` pairs in ImageFolder's order.
+        skip_bad: leave unreadable files out of the batches instead of stopping on them.
     """
 
     root: Path
     samples: list[tuple[str, int]]
+    skip_bad: bool = False
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -74,6 +78,16 @@ class DatasetSplits:
     augment: str = "none"
     crop_padding: int = 4
     source: str = field(default="")
+
+    @property
+    def skipped(self) -> list[str]:
+        """Files left out as unreadable (decoded splits; image folders skip while training)."""
+        return [
+            path
+            for split in (self.train, self.test)
+            if isinstance(split, TensorImages)
+            for path in split.skipped
+        ]
 
 
 def channel_mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
