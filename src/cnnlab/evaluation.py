@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,11 +25,64 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
-from cnnlab.training.metrics import topk_correct
 
 TTA_MODES = ("none", "flip", "tencrop", "multiscale")
 MULTISCALE_FACTORS = (0.875, 1.0, 1.125)
 TENCROP_ENLARGE = 256 / 224
+
+
+def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
+    """How many rows have the target among their k highest scores, for each k (on device).
+
+    k larger than the number of classes counts every row (top-5 of a 3-class problem is 100%).
+    """
+    kmax = min(max(ks), logits.shape[1])
+    hits = logits.topk(kmax, dim=1).indices.eq(target.unsqueeze(1))
+    cumulative = hits.cumsum(dim=1).sum(dim=0)  # [kmax]: rows with the target in the top j+1
+    return torch.stack([cumulative[min(k, kmax) - 1] for k in ks])
+
+
+class Totals(NamedTuple):
+    """Means read from :class:`RunningTotals`: loss, top-1 and top-5 accuracy (%), images."""
+
+    loss: float
+    top1: float
+    top5: float
+    count: float
+
+
+class RunningTotals:
+    """Loss sum, top-1 hits, top-5 hits and image count, summed on the device.
+
+    The four live in one float64 tensor (``sums``) so that adding a batch never waits for the
+    host, and reading them, saving them in a checkpoint or summing them over processes is one
+    operation.
+    """
+
+    def __init__(self, device: torch.device | str, saved: torch.Tensor | None = None):
+        self.sums = torch.zeros(4, device=device, dtype=torch.float64)
+        if saved is not None:
+            self.sums += saved.to(device)
+
+    @torch.no_grad()
+    def add(
+        self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor | None = None
+    ) -> None:
+        """Count one batch; ``loss`` is its mean loss (left out: the loss sum stays 0)."""
+        count = labels.new_tensor(labels.shape[0], dtype=torch.float64)
+        correct = topk_correct(logits.float(), labels, (1, 5)).double()
+        loss_sum = count.new_zeros(1) if loss is None else (loss.double() * count).reshape(1)
+        self.sums += torch.cat([loss_sum, correct, count.reshape(1)])
+
+    def mean_loss(self) -> float:
+        """The mean loss so far (one host synchronisation)."""
+        return (self.sums[0] / self.sums[3].clamp(min=1)).item()
+
+    def read(self) -> Totals:
+        """Mean loss, top-1 and top-5 accuracy in percent, and the image count."""
+        loss_sum, top1, top5, count = self.sums.tolist()
+        per = max(count, 1.0)
+        return Totals(loss_sum / per, 100 * top1 / per, 100 * top5 / per, count)
 
 
 @dataclass(frozen=True)
@@ -115,8 +169,8 @@ def evaluate(
         batch_size: test images per batch.
         use_ema: evaluate the checkpoints' EMA weights.
     """
+    from cnnlab.checkpoint import model_from_checkpoint
     from cnnlab.data import load_dataset, make_loader
-    from cnnlab.training.checkpoint import model_from_checkpoint
 
     if isinstance(checkpoints, (str, Path)):
         checkpoints = [checkpoints]
@@ -152,12 +206,10 @@ def evaluate(
         augment="none",
         input_size=input_size,
     )
-    correct = torch.zeros(2, device=device, dtype=torch.float64)
-    count = 0
+    totals = RunningTotals(device)
     for images, labels in loader.epoch(0):
-        probabilities = sum(tta_probabilities(model, images, tta) for model in models)
-        correct += topk_correct(probabilities, labels, (1, 5)).double()
-        count += labels.shape[0]
-    top1, top5 = (100 * correct / max(count, 1)).tolist()
-    return EvaluationResult(tuple(map(str, checkpoints)), data, tta, count, top1, top5)
-
+        totals.add(sum(tta_probabilities(model, images, tta) for model in models), labels)
+    result = totals.read()
+    return EvaluationResult(
+        tuple(map(str, checkpoints)), data, tta, int(result.count), result.top1, result.top5
+    )

@@ -7,11 +7,12 @@ import math
 import pytest
 import torch
 
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.errors import TrainingDivergedError
-from cnnlab.training import train
-from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.engine import Trainer
-from cnnlab.training.metrics import COLUMNS, read_metrics, topk_correct
+from cnnlab.evaluation import topk_correct
+from cnnlab.run_metrics import COLUMNS, read_metrics
+from cnnlab.runs import train  # the public cnnlab.train: the engine plus its curves
+from cnnlab.training.engine import training_loss
 
 FAST = {"model": "lenet5", "data": "digits", "batch_size": 128, "lr": 0.01, "log_every": 5}
 # LeNet-5's scaled tanh and RBF outputs bound its loss; the ReLU version can blow up
@@ -46,16 +47,9 @@ def test_top_k_counts_match_a_direct_count():
 
 
 def test_auxiliary_losses_are_weighted():
-    class Losses(Trainer):
-        def __init__(self):  # only what _forward_loss needs
-            self.aux_weight = 0.3
-            self.loss_fn = torch.nn.CrossEntropyLoss()
-            self.amp = False
-            self.device = torch.device("cpu")
-            self.train_model = lambda x: (x, 2 * x, 3 * x)
-
     scores, labels = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
-    loss, logits = Losses()._forward_loss(scores, labels)
+    output = (scores, 2 * scores, 3 * scores)
+    loss, logits = training_loss(output, labels, torch.nn.CrossEntropyLoss(), aux_weight=0.3)
     ce = torch.nn.functional.cross_entropy
     expected = ce(scores, labels) + 0.3 * (ce(2 * scores, labels) + ce(3 * scores, labels))
     torch.testing.assert_close(loss, expected)

@@ -26,6 +26,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,15 +37,20 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from cnnlab.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from cnnlab.errors import CheckpointError, ConfigError, TrainingDivergedError
+from cnnlab.evaluation import RunningTotals
+from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
-from cnnlab.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from cnnlab.training.config import TrainConfig, resolve_config
 from cnnlab.training.losses import create_loss
-from cnnlab.training.metrics import MetricsLog, read_metrics, topk_correct
+from cnnlab.training.metrics import MetricsLog
 from cnnlab.training.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint-1"
+# Called on the main process after each epoch with the run directory and the epoch's row; the
+# engine knows nothing of pictures, so whoever starts a run supplies its curve drawing here.
+EpochHook = Callable[[Path, dict[str, float]], None]
 
 
 class TrainingInterrupted(Exception):
@@ -72,7 +78,13 @@ class RunResult:
         return self.metrics[-1] if self.metrics else {}
 
 
-def train(config: TrainConfig | None = None, *, console=None, **options: Any) -> RunResult:
+def train(
+    config: TrainConfig | None = None,
+    *,
+    console=None,
+    on_epoch_end: EpochHook | None = None,
+    **options: Any,
+) -> RunResult:
     """Train a model; the same as ``cnnlab train``.
 
     Args:
@@ -80,6 +92,8 @@ def train(config: TrainConfig | None = None, *, console=None, **options: Any) ->
             ``TrainConfig`` field as keyword options (the recipe fills what is not given).
         console: a ``rich.console.Console`` for the progress bar and per-epoch lines;
             ``None`` trains silently.
+        on_epoch_end: called with the run directory and the epoch's metrics row once the row
+            and the checkpoint are written (``cnnlab.train`` draws ``curves.png`` with it).
 
     Returns:
         The run's directory, per-epoch metrics and the trained model (CPU copy not made).
@@ -93,7 +107,7 @@ def train(config: TrainConfig | None = None, *, console=None, **options: Any) ->
         config = resolve_config(model, options.pop("recipe", None), **options)
     elif options:
         raise ConfigError("pass either a TrainConfig or keyword options, not both")
-    return Trainer(config, console=console).run()
+    return Trainer(config, console=console, on_epoch_end=on_epoch_end).run()
 
 
 def resume(
@@ -102,6 +116,7 @@ def resume(
     epochs: int | None = None,
     device: str | None = None,
     console=None,
+    on_epoch_end: EpochHook | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its last checkpoint; the same as ``cnnlab resume``.
 
@@ -109,7 +124,7 @@ def resume(
         run_dir: the run directory (or its ``checkpoint.pt``).
         epochs: train to this many epochs in total instead of the configured number.
         device: run on another device than the one recorded.
-        console: as for ``train``.
+        console, on_epoch_end: as for ``train``.
     """
     path = Path(run_dir)
     run_dir = path.parent if path.is_file() else path
@@ -125,7 +140,32 @@ def resume(
             f"the run in {run_dir} already finished its {config.epochs} epochs; "
             f"pass --epochs N (more than {config.epochs}) to train it longer"
         )
-    return Trainer(config, console=console, run_dir=run_dir, state=state).run()
+    return Trainer(
+        config, console=console, run_dir=run_dir, state=state, on_epoch_end=on_epoch_end
+    ).run()
+
+
+def training_loss(
+    output: torch.Tensor | tuple[torch.Tensor, ...],
+    labels: torch.Tensor,
+    loss_fn: nn.Module,
+    aux_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of a model's output and its main logits.
+
+    Models with auxiliary classifiers (GoogLeNet, Inception-v3) return ``(logits, aux, ...)``
+    in training mode; each auxiliary loss counts ``aux_weight`` times, as in their papers.
+    The loss is taken in float32 even when the forward pass ran under bf16 autocast.
+    """
+    if isinstance(output, (tuple, list)):
+        logits, *aux = output
+        loss = loss_fn(logits.float(), labels)
+        for extra in aux:
+            loss = loss + aux_weight * loss_fn(extra.float(), labels)
+    else:
+        logits = output
+        loss = loss_fn(logits.float(), labels)
+    return loss, logits
 
 
 def pick_device(name: str, context: distributed.DistributedContext) -> torch.device:
@@ -189,8 +229,10 @@ class Trainer:
         console=None,
         run_dir: Path | None = None,
         state: dict | None = None,
+        on_epoch_end: EpochHook | None = None,
     ):
         self.config = config
+        self.on_epoch_end = on_epoch_end
         self.context = distributed.context_from_env()
         self.console = console if self.context.is_main else None
         self.device = pick_device(config.device, self.context)
@@ -228,12 +270,32 @@ class Trainer:
         random.seed(self.config.seed)
 
     def _build(self, state: dict | None) -> None:
-        from cnnlab.data import load_dataset, make_loader
-        from cnnlab.models import create_model
-        from cnnlab.optim import create_optimizer, optimizer_entry
+        from cnnlab.data import load_dataset
 
-        config, device, context = self.config, self.device, self.context
-        self.dataset = load_dataset(config.data, data_dir=config.data_dir)
+        self.dataset = load_dataset(self.config.data, data_dir=self.config.data_dir)
+        self.model = self._build_model()
+        self._build_loaders()
+        self._build_optimisation()
+        self.train_model = self.model
+        if self.context.enabled:
+            device_ids = [self.device] if self.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=device_ids
+            )
+        if self.config.compile:
+            self.train_model = torch.compile(self.train_model)
+
+        self.start_epoch, self.start_step, self.global_step = 0, 0, 0
+        self.partial: dict | None = None
+        self.best_top1 = -math.inf
+        if state is not None:
+            self._load_state(state)
+
+    def _build_model(self) -> nn.Module:
+        """The model on its device and memory format; refuses inputs it cannot take."""
+        from cnnlab.models import create_model
+
+        config = self.config
         self.model_kwargs = {
             "num_classes": self.dataset.num_classes,
             "in_chans": self.dataset.input_size[0],
@@ -243,19 +305,25 @@ class Trainer:
         self.input_size = tuple(config.input_size or self.dataset.input_size)
         conv_net = any(isinstance(m, nn.Conv2d) for m in model.modules())
         self.channels_last = conv_net if config.channels_last is None else config.channels_last
-        self.amp = bf16_supported(device) if config.amp is None else config.amp
-        model = model.to(device)
+        self.amp = bf16_supported(self.device) if config.amp is None else config.amp
+        model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self._check_input_fits(model)
-        self.model = model
+        return model
+
+    def _build_loaders(self) -> None:
+        """This process's share of each batch: the training and the test loader."""
+        from cnnlab.data import make_loader
+
+        config, context = self.config, self.context
         if config.batch_size % context.world_size:
             raise ConfigError(
                 f"batch size {config.batch_size} does not divide over {context.world_size} "
                 "processes; the batch size is global, pick a multiple of the process count"
             )
         loader_options = dict(
-            device=device,
+            device=self.device,
             seed=config.seed,
             rank=context.rank,
             world_size=context.world_size,
@@ -281,12 +349,17 @@ class Trainer:
         )
         self.steps_per_epoch = len(self.train_loader)
 
+    def _build_optimisation(self) -> None:
+        """Loss, optimizer, learning-rate schedule, error-gated warm-up and EMA of the weights."""
+        from cnnlab.optim import create_optimizer, optimizer_entry
+
+        config = self.config
         hyperparameters = {"lr": config.lr, **config.optimizer_args}
         if config.momentum is not None:
             hyperparameters["momentum"] = config.momentum
         self.optimizer = create_optimizer(
             config.optimizer,
-            model,
+            self.model,
             weight_decay=config.weight_decay,
             decay_norm_and_bias=config.decay_norm_and_bias,
             **hyperparameters,
@@ -302,24 +375,13 @@ class Trainer:
         self.ema = None
         if config.ema is not None:
             self.ema = AveragedModel(
-                model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
+                self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
             )
-        loss_name = config.loss or getattr(model, "default_loss", "cross_entropy")
-        self.loss_fn = create_loss(loss_name, label_smoothing=config.label_smoothing)
-        self.aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
-
-        self.train_model = model
-        if context.enabled:
-            device_ids = [device] if device.type == "cuda" else None
-            self.train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-        if config.compile:
-            self.train_model = torch.compile(self.train_model)
-
-        self.start_epoch, self.start_step, self.global_step = 0, 0, 0
-        self.partial: dict | None = None
-        self.best_top1 = -math.inf
-        if state is not None:
-            self._load_state(state)
+        self.loss_fn = create_loss(
+            config.loss or getattr(self.model, "default_loss", "cross_entropy"),
+            label_smoothing=config.label_smoothing,
+        )
+        self.aux_weight = float(getattr(self.model, "aux_loss_weight", 0.3))
 
     def _check_input_fits(self, model: nn.Module) -> None:
         probe = torch.zeros(1, *self.input_size, device=self.device)
@@ -438,12 +500,12 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def _train_epoch(self, epoch: int) -> None:
-        config, device = self.config, self.device
+        config = self.config
         start_step = self.start_step if epoch == self.start_epoch else 0
-        sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1, top-5, count
+        totals = RunningTotals(self.device)
         elapsed = 0.0
         if start_step and self.partial is not None:
-            sums += self.partial["sums"].to(device)
+            totals = RunningTotals(self.device, saved=self.partial["sums"])
             elapsed = float(self.partial["elapsed"])
         self.model.train()
         began = time.perf_counter()
@@ -455,24 +517,24 @@ class Trainer:
             for step, (images, labels) in enumerate(
                 self.train_loader.epoch(epoch, start_step), start=start_step + 1
             ):
-                self._train_step(images, labels, sums)
+                self._train_step(images, labels, totals)
                 self.global_step += 1
                 if not per_epoch(config):
                     self.scheduler.step()
                 if task is not None:
                     progress.advance(task)
                 if step % config.log_every == 0:
-                    mean_loss = self._check_finite(sums, epoch, step)
+                    mean_loss = self._check_finite(totals, epoch, step)
                     if task is not None:
                         progress.update(task, description=self._progress_text(epoch, mean_loss))
-                    if self._stop():
-                        self._save(epoch, step, sums, elapsed + time.perf_counter() - began)
-                        raise TrainingInterrupted(self.run_dir, epoch, step)
-                elif not self.context.enabled and self._stop_requested:
-                    self._save(epoch, step, sums, elapsed + time.perf_counter() - began)
+                    stop = self._stop()
+                else:  # between log steps only a single process may stop (no collective)
+                    stop = not self.context.enabled and self._stop_requested
+                if stop:
+                    self._save(epoch, step, totals, elapsed + time.perf_counter() - began)
                     raise TrainingInterrupted(self.run_dir, epoch, step)
         train_time = elapsed + time.perf_counter() - began
-        self._end_epoch(epoch, sums, train_time)
+        self._end_epoch(epoch, totals, train_time)
 
     def _progress(self, epoch: int):
         if self.console is None or not self.console.is_terminal:
@@ -502,21 +564,20 @@ class Trainer:
         return f"loss {mean_loss:.4f}"
 
     def _forward_loss(self, images: torch.Tensor, labels: torch.Tensor):
-        """The training loss (auxiliary classifiers weighted in) and the main logits."""
+        """The training loss and the main logits of one batch (forward under autocast)."""
         with self._autocast():
             output = self.train_model(images)
-        if isinstance(output, (tuple, list)):
-            logits, *aux = output
-            loss = self.loss_fn(logits.float(), labels)
-            for extra in aux:
-                loss = loss + self.aux_weight * self.loss_fn(extra.float(), labels)
-        else:
-            logits = output
-            loss = self.loss_fn(logits.float(), labels)
-        return loss, logits
+        return training_loss(output, labels, self.loss_fn, self.aux_weight)
 
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, sums: torch.Tensor) -> None:
-        config = self.config
+    def _backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss``, clipped to ``config.clip`` in total norm when it is set."""
+        loss.backward()
+        if self.config.clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+
+    def _train_step(
+        self, images: torch.Tensor, labels: torch.Tensor, totals: RunningTotals
+    ) -> None:
         if self.needs_closure:
             first: dict[str, torch.Tensor] = {}
 
@@ -525,9 +586,7 @@ class Trainer:
                 loss, logits = self._forward_loss(images, labels)
                 first.setdefault("loss", loss.detach())
                 first.setdefault("logits", logits.detach())
-                loss.backward()
-                if config.clip is not None:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+                self._backward(loss)
                 return loss
 
             self.optimizer.step(closure)
@@ -535,23 +594,18 @@ class Trainer:
         else:
             self.optimizer.zero_grad(set_to_none=True)
             loss, logits = self._forward_loss(images, labels)
-            if config.on_nonfinite == "skip" and not torch.isfinite(loss):
+            if self.config.on_nonfinite == "skip" and not torch.isfinite(loss):
                 return  # one host sync per step: the price of deciding before the update
-            loss.backward()
-            if config.clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+            self._backward(loss)
             self.optimizer.step()
             loss = loss.detach()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        with torch.no_grad():
-            count = labels.new_tensor(labels.shape[0], dtype=torch.float64)
-            correct = topk_correct(logits.float(), labels, (1, 5)).double()
-            sums += torch.cat([(loss.double() * count).reshape(1), correct, count.reshape(1)])
+        totals.add(logits, labels, loss)
 
-    def _check_finite(self, sums: torch.Tensor, epoch: int, step: int) -> float:
+    def _check_finite(self, totals: RunningTotals, epoch: int, step: int) -> float:
         """Read the running loss (one sync) and stop on a non-finite one (``stop`` mode)."""
-        mean_loss = (sums[0] / sums[3].clamp(min=1)).item()
+        mean_loss = totals.mean_loss()
         if not math.isfinite(mean_loss) and self.config.on_nonfinite == "stop":
             checkpoint = self.run_dir / "checkpoint.pt"
             kept = (
@@ -571,44 +625,38 @@ class Trainer:
         """Test loss, top-1 and top-5 accuracy (%) of ``model`` (summed over processes)."""
         was_training = model.training
         model.eval()
-        sums = torch.zeros(4, device=self.device, dtype=torch.float64)
+        totals = RunningTotals(self.device)
         for images, labels in self.test_loader.epoch(0):
             with self._autocast():
                 logits = model(images)
             logits = logits.float()
-            count = labels.new_tensor(labels.shape[0], dtype=torch.float64)
-            loss = self.loss_fn(logits, labels).double() * count
-            correct = topk_correct(logits, labels, (1, 5)).double()
-            sums += torch.cat([loss.reshape(1), correct, count.reshape(1)])
+            totals.add(logits, labels, self.loss_fn(logits, labels))
         model.train(was_training)
-        distributed.all_reduce_sum(sums, self.context)
-        loss, top1, top5, count = sums.tolist()
-        count = max(count, 1.0)
-        return loss / count, 100 * top1 / count, 100 * top5 / count
+        distributed.all_reduce_sum(totals.sums, self.context)
+        return totals.read()
 
-    def _end_epoch(self, epoch: int, sums: torch.Tensor, train_time: float) -> None:
+    def _end_epoch(self, epoch: int, totals: RunningTotals, train_time: float) -> None:
         eval_began = time.perf_counter()
-        distributed.all_reduce_sum(sums, self.context)
-        self._check_finite(sums, epoch, self.steps_per_epoch)
-        loss_sum, top1, top5, count = sums.tolist()
-        count = max(count, 1.0)
-        test_loss, test_top1, test_top5 = self._evaluate(self.model)
+        distributed.all_reduce_sum(totals.sums, self.context)
+        self._check_finite(totals, epoch, self.steps_per_epoch)
+        trained = totals.read()
+        test = self._evaluate(self.model)
         row = {
             "epoch": epoch + 1,
             "step": self.global_step,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "train_loss": loss_sum / count,
-            "train_top1": 100 * top1 / count,
-            "train_top5": 100 * top5 / count,
-            "test_loss": test_loss,
-            "test_top1": test_top1,
-            "test_top5": test_top5,
-            "images_per_s": count / max(train_time, 1e-9),
+            "train_loss": trained.loss,
+            "train_top1": trained.top1,
+            "train_top5": trained.top5,
+            "test_loss": test.loss,
+            "test_top1": test.top1,
+            "test_top5": test.top5,
+            "images_per_s": max(trained.count, 1.0) / max(train_time, 1e-9),
         }
         if self.ema is not None:
-            row["ema_test_top1"] = self._evaluate(self.ema.module)[1]
+            row["ema_test_top1"] = self._evaluate(self.ema.module).top1
         if per_epoch(self.config):
-            self.scheduler.step(100 - test_top1)
+            self.scheduler.step(100 - test.top1)
         if self.gate is not None and self.gate.update(100 - row["train_top1"]):
             if self.console is not None:
                 self.console.print("training error below the warm-up threshold: full rate now")
@@ -617,8 +665,10 @@ class Trainer:
         if not self.context.is_main:
             return
         self.log.append(row)
-        is_best = test_top1 > self.best_top1
-        self.best_top1 = max(self.best_top1, test_top1)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self.run_dir, row)
+        is_best = test.top1 > self.best_top1
+        self.best_top1 = max(self.best_top1, test.top1)
         self._save(epoch + 1, 0, None, 0.0)
         if is_best:
             save_checkpoint(self._weights_state(epoch + 1), self.run_dir / "best.pt")
@@ -650,7 +700,9 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
-    def _save(self, epoch: int, step_in_epoch: int, sums: torch.Tensor | None, elapsed: float):
+    def _save(
+        self, epoch: int, step_in_epoch: int, totals: RunningTotals | None, elapsed: float
+    ) -> None:
         """Save the full training state; ``epoch`` counts finished epochs."""
         if not self.context.is_main:
             return
@@ -661,7 +713,7 @@ class Trainer:
             scheduler=self.scheduler.state_dict(),
             warmup_gate_open=bool(self.gate is not None and self.gate.open),
             rng=rng_states(),
-            partial=None if sums is None else {"sums": sums.cpu(), "elapsed": elapsed},
+            partial=None if totals is None else {"sums": totals.sums.cpu(), "elapsed": elapsed},
             best_test_top1=self.best_top1,
         )
         save_checkpoint(state, self.run_dir / "checkpoint.pt")
