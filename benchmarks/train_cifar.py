@@ -37,9 +37,9 @@ from torchvision import transforms
 
 from cnnlab.data import load_dataset
 from cnnlab.models import create_model
+from cnnlab.run_metrics import read_metrics
 from cnnlab.training import train
 from cnnlab.training.engine import bf16_supported
-from cnnlab.training.metrics import read_metrics
 
 
 def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:

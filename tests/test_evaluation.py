@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.checkpoint import model_from_checkpoint
 from cnnlab.data import load_dataset
 from cnnlab.errors import ConfigError, UnknownNameError
 from cnnlab.evaluation import evaluate, tta_probabilities
 from cnnlab.training import resume, train
-from cnnlab.training.checkpoint import model_from_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # editors and type checkers see the names the lazy exports re
     from cnnlab.nn.separable import separable_cost_ratio
     from cnnlab.nn.spec import build_spec
     from cnnlab.optim import clip_gradients, create_optimizer, list_optimizers
+    from cnnlab.runs import train
     from cnnlab.sizing import summary
-    from cnnlab.training import train
 
 __version__ = "0.1.0"
 
@@ -35,7 +35,7 @@ _EXPORTS = {
     "list_optimizers": "cnnlab.optim",
     "clip_gradients": "cnnlab.optim",
     "load_dataset": "cnnlab.data",
-    "train": "cnnlab.training",
+    "train": "cnnlab.runs",
     "evaluate": "cnnlab.evaluation",
 }
 

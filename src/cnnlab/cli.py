@@ -279,7 +279,8 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> None:
-    from cnnlab.training import resolve_config, train
+    from cnnlab.runs import train
+    from cnnlab.training import resolve_config
 
     options = {
         k: v for k, v in vars(args).items() if k not in ("command", "handler", "model", "recipe")
@@ -317,7 +318,7 @@ def _add_resume(sub) -> None:
 
 
 def _run_resume(args) -> None:
-    from cnnlab.training import resume
+    from cnnlab.runs import resume
 
     _train_until_interrupted(
         lambda: resume(args.run_dir, epochs=args.epochs, device=args.device, console=console)
@@ -762,6 +763,42 @@ def _run_report(args) -> None:
     )
 
 
+def _add_export(sub) -> None:
+    from cnnlab.export import FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="export a model or checkpoint to ONNX, TorchScript or safetensors, checked",
+        description="Export a registered model or a trained checkpoint to ONNX (dynamo "
+        "exporter), TorchScript (trace) or safetensors (the weights), then run the exported "
+        "file on a random batch against PyTorch and print the largest difference relative "
+        "to the largest output; above 1e-4 the export fails.",
+    )
+    p.add_argument("source", metavar="MODEL_OR_CHECKPOINT", help="checkpoint, run dir or model")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
+    p.add_argument("--out", help="file to write (default NAME.onnx here, or beside a checkpoint)")
+    p.add_argument("--input", metavar="CxHxW", help="input size (default: the model's own)")
+    p.add_argument(
+        "--dynamic-batch", action="store_true", help="leave the batch dimension free"
+    )
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args) -> None:
+    from cnnlab.export import export_model
+    from cnnlab.sizing import parse_input_size
+
+    result = export_model(
+        args.source,
+        args.format,
+        args.out,
+        input_size=parse_input_size(args.input) if args.input else None,
+        dynamic_batch=args.dynamic_batch,
+        weights=getattr(args, "weights", None),
+    )
+    console.print(result.describe(), highlight=False, soft_wrap=True)
+
+
 COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, look inside
     _add_models,
     _add_summary,
@@ -783,6 +820,7 @@ COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, loo
     _add_saliency,
     _add_landscape,
     _add_gradflow,
+    _add_export,
 ]
 
 

@@ -8,10 +8,10 @@ import re
 import pytest
 import torch
 
+from cnnlab.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.errors import CheckpointError, ConfigError, UnknownNameError
 from cnnlab.models import list_models
 from cnnlab.training import TrainConfig, get_recipe, list_recipes, resolve_config
-from cnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 
 MINIMAL = {
     "model": {"w": torch.ones(2)},

@@ -17,8 +17,8 @@ import torch
 from train_helpers import cli_env
 
 from cnnlab.models import create_model
+from cnnlab.run_metrics import read_metrics
 from cnnlab.training import train
-from cnnlab.training.metrics import read_metrics
 
 WORKER = __file__.replace("test_distributed.py", "ddp_worker.py")
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 from train_helpers import cli_env, cnnlab_command, run_cnnlab
 
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.training import TrainingInterrupted, resume, train
-from cnnlab.training.checkpoint import load_checkpoint
 
 # LeNet-5 on the digits, 22 steps of 64 per epoch; a rate step after epoch 2 and an EMA so the
 # scheduler's and the EMA's states must survive too.

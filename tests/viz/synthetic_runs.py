@@ -93,8 +93,8 @@ def write_run(
     epochs: int = EPOCHS,
 ) -> Path:
     """A complete run directory: metrics.csv, config.yaml, checkpoint.pt and best.pt."""
+    from cnnlab.checkpoint import save_checkpoint
     from cnnlab.models import create_model
-    from cnnlab.training.checkpoint import save_checkpoint
     from cnnlab.training.config import resolve_config
 
     rows = history(kind, epochs)

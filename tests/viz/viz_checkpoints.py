@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.checkpoint import save_checkpoint
 from cnnlab.models import create_model
-from cnnlab.training.checkpoint import save_checkpoint
 
 
 def write_checkpoint(

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from cnnlab.errors import ConfigError, GeometryError, SpecError, closest_names
-from cnnlab.sizing.arithmetic import conv_output_size
-from cnnlab.sizing.units import dims
+from cnnlab.geometry.arithmetic import conv_output_size
+from cnnlab.geometry.units import dims
 
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 LARGEST_NUMBER = 2**31 - 1  # torch stores sizes as 64-bit ints; no real layer comes close

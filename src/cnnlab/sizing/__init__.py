@@ -1,10 +1,10 @@
 """Layer-by-layer sizing of any network, and the convolution arithmetic behind it.
 
 ``summary`` sizes a model (an ``nn.Module``, a registered name or a spec string) on the meta
-device; ``arithmetic`` holds the lectures' formulas as functions.
+device; the lectures' formulas live in ``cnnlab.geometry`` and are re-exported here.
 """
 
-from cnnlab.sizing.arithmetic import (
+from cnnlab.geometry import (
     GeometryWarning,
     ReceptiveField,
     conv_output_size,

@@ -1,9 +1,9 @@
 """Layer-by-layer accounting of any ``nn.Module``: the lectures' sizing tables, for every model.
 
 The model runs once on the ``meta`` device (shapes only, no memory) with hooks on its modules.
-Named models and specs are built on ``meta``; a user's model is run through
-``torch.func.functional_call`` with meta copies of its parameters and buffers, so it is neither
-moved nor copied (its train/eval flags are restored afterwards).
+Named models and specs are built on ``meta`` by ``cnnlab.models.resolve``; a user's model is
+run through ``torch.func.functional_call`` with meta copies of its parameters and buffers, so
+it is neither moved nor copied (its train/eval flags are restored afterwards).
 
 Counting conventions (also printed under every table):
 
@@ -32,25 +32,16 @@ import re
 import warnings
 from dataclasses import asdict, dataclass, field
 
-import torch
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from cnnlab.errors import ConfigError, GeometryError
-from cnnlab.sizing.arithmetic import GeometryWarning
-from cnnlab.sizing.trace import (
-    Tracer,
-    Window,
-    counted_by_default,
-    smallest_square_input,
-    square_input,
-    too_small_error,
-    trace_or_explain,
-)
-from cnnlab.sizing.units import dims, megabytes, si
+from cnnlab.errors import ConfigError
+from cnnlab.geometry.arithmetic import GeometryWarning
+from cnnlab.geometry.units import dims, megabytes, si
+from cnnlab.models.resolve import resolve_model
+from cnnlab.sizing.trace import Tracer, Window, counted_by_default, trace_or_explain
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -327,95 +318,6 @@ def parse_input_size(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
-# In-place tensor methods that only fill values; torch.nn.init's functions are added below.
-_FILLS = {"normal_", "uniform_", "fill_", "zero_", "copy_", "exponential_", "random_"}
-
-
-class _MetaBuild(TorchFunctionMode):
-    """Build on the meta device without running weight initialisation.
-
-    A meta tensor has no values to fill, yet torch still checks each ``normal_``/``uniform_``
-    through Python reference code (about 2 ms each), which makes initialisation most of the
-    cost of building a deep network there; shapes are all sizing needs.
-    """
-
-    fills = _FILLS | {name for name in vars(nn.init) if name.endswith("_") and name[0] != "_"}
-
-    def __enter__(self):
-        self._device = torch.device("meta")
-        self._device.__enter__()
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        self._device.__exit__(*exc)
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        target = args[0] if args else None
-        if getattr(func, "__name__", "") in self.fills and getattr(target, "is_meta", False):
-            return target
-        return func(*args, **(kwargs or {}))
-
-
-def _build_spec_on_meta(spec: str, input_size: tuple[int, ...]) -> nn.Module:
-    """Build a spec on meta; a too-small input names the layer and the smallest that works."""
-    from cnnlab.nn.spec import build_spec
-
-    try:
-        with _MetaBuild():
-            return build_spec(spec, input_size=input_size)
-    except GeometryError as error:
-
-        def fits(side: int) -> bool:
-            try:
-                with _MetaBuild():
-                    build_spec(spec, input_size=square_input(input_size, side))
-            except GeometryError:
-                return False
-            return True
-
-        smallest = smallest_square_input(fits, max(input_size[1:]))
-        raise too_small_error(f"spec '{spec}'", input_size, str(error), smallest) from None
-
-
-def _resolve(
-    source: nn.Module | str, input_size: tuple[int, ...] | None
-) -> tuple[nn.Module, str, tuple[int, ...]]:
-    """The model, its label and its input size, from a module, a model name or a spec."""
-    if isinstance(source, nn.Module):
-        default = getattr(source, "default_input_size", None)
-        if input_size is None and default is None:
-            raise ConfigError(
-                f"{type(source).__name__} has no default_input_size: pass input_size=(C, H, W)"
-            )
-        _check_rank(type(source).__name__, input_size, default)
-        return source, type(source).__name__, tuple(input_size or default)
-    from cnnlab.nn.spec import DEFAULT_INPUT_SIZE, looks_like_spec
-
-    name = source.strip()
-    if looks_like_spec(name):  # no model name starts like a spec ("[", "conv3", "fc10", ...)
-        size = tuple(input_size or DEFAULT_INPUT_SIZE)
-        return _build_spec_on_meta(name, size), name, size
-    from cnnlab.models import create_model, model_entry
-
-    entry = model_entry(name)  # an unknown name raises, suggesting the nearest names
-    with _MetaBuild():
-        model = create_model(entry.name)
-        _check_rank(entry.name, input_size, model.default_input_size)
-        if input_size is not None and input_size[0] != model.default_input_size[0]:
-            model = create_model(entry.name, in_chans=input_size[0])
-    return model, entry.name, tuple(input_size or model.default_input_size)
-
-
-def _check_rank(label: str, input_size, default) -> None:
-    """An input with a different number of axes than the model's own cannot be meant."""
-    if input_size is not None and default is not None and len(input_size) != len(default):
-        raise ConfigError(
-            f"{label} takes an input like {dims(tuple(default))} (channels first), "
-            f"got {dims(tuple(input_size))}"
-        )
-
-
 def summary(
     model_or_name: nn.Module | str,
     input_size: tuple[int, ...] | None = None,
@@ -449,7 +351,7 @@ def summary(
     """
     if batch_size < 1 or (depth is not None and depth < 0):
         raise ConfigError(f"batch_size must be >= 1 and depth >= 0, got {batch_size}, {depth}")
-    model, label, size = _resolve(model_or_name, input_size)
+    model, label, size = resolve_model(model_or_name, input_size)
     tracer = trace_or_explain(model, label, size, batch_size)
     leaves = [call for call in tracer.calls if call.leaf]
     counted = [c for c in leaves if all_activations or counted_by_default(c)]

@@ -21,17 +21,15 @@ from torch.nn.modules.module import (
 )
 
 from cnnlab.errors import GeometryError
-from cnnlab.sizing.arithmetic import (
+from cnnlab.geometry.arithmetic import (
     ReceptiveField,
     conv_output_size,
     dropped_pixels,
     effective_kernel,
     fractional_output_size,
 )
-from cnnlab.sizing.units import dims
-
-LARGEST_SEARCHED_INPUT = 8192
-
+from cnnlab.geometry.fit import smallest_square_input, square_input, too_small_error
+from cnnlab.geometry.units import dims
 
 _POOLS = (
     nn.modules.pooling._MaxPoolNd,
@@ -382,33 +380,6 @@ def _trace(model: nn.Module, input_size: tuple[int, ...], batch_size: int) -> Tr
     return tracer
 
 
-def smallest_square_input(fits: Callable[[int], bool], start: int) -> int | None:
-    """The smallest side ``s`` for which ``fits(s)``: gallop up from ``start``, then bisect.
-
-    Assumes that a network which fits an input fits every larger one, which holds for the
-    emptiness of conv and pool outputs (each output size grows with its input size).
-    """
-    low, high = 0, max(start, 1)
-    while not fits(high):
-        low, high = high, high * 2
-        if high > LARGEST_SEARCHED_INPUT:
-            return None
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if fits(middle) else (middle, high)
-    return high
-
-
-def too_small_error(
-    label: str, input_size: tuple[int, ...], problem: str, smallest: int | None
-) -> GeometryError:
-    if smallest is None:
-        advice = f"no square input up to {LARGEST_SEARCHED_INPUT} pixels works"
-    else:
-        advice = f"the smallest input that works is {dims(square_input(input_size, smallest))}"
-    return GeometryError(f"input {dims(input_size)} is too small for {label}: {problem}; {advice}")
-
-
 def trace_or_explain(
     model: nn.Module, label: str, input_size: tuple[int, ...], batch_size: int
 ) -> Tracer:
@@ -453,10 +424,6 @@ def _per_axis(counts: list[int]) -> str:
     if len(set(counts)) == 1:
         return f"{counts[0]} pixel(s) along every axis"
     return f"{dims(tuple(counts))} pixel(s) (per axis)"
-
-
-def square_input(input_size: tuple[int, ...], side: int) -> tuple[int, ...]:
-    return (input_size[0], *(side,) * (len(input_size) - 1))
 
 
 def counted_by_default(call: Call) -> bool:

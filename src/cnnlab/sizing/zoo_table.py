@@ -21,10 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.geometry.arithmetic import GeometryWarning
+from cnnlab.geometry.units import dims, si
 from cnnlab.models import list_entries, list_models
-from cnnlab.sizing.arithmetic import GeometryWarning
 from cnnlab.sizing.summary import summary
-from cnnlab.sizing.units import dims, si
 
 
 def models_table(pattern: str | None = None) -> Table:

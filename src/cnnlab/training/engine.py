@@ -38,7 +38,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cnnlab.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from cnnlab.errors import CheckpointError, ConfigError, TrainingDivergedError
+from cnnlab.errors import CheckpointError, ConfigError, GeometryError, TrainingDivergedError
 from cnnlab.evaluation import RunningTotals
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
@@ -384,21 +384,48 @@ class Trainer:
         self.aux_weight = float(getattr(self.model, "aux_loss_weight", 0.3))
 
     def _check_input_fits(self, model: nn.Module) -> None:
-        probe = torch.zeros(1, *self.input_size, device=self.device)
+        """Fit the data to a model that cannot take its size, and say what was done and why.
+
+        With no ``--input-size``, a model that cannot take the data's size gets the data at
+        its own ``default_input_size``: padded or resized by ``data.augment.fit_method``'s
+        rule. The size is written into the config, so evaluation and resuming fit alike.
+        """
+        from cnnlab.data.augment import describe_fit
+
+        data_size = tuple(self.dataset.input_size)
+        own = (data_size[0], *getattr(model, "default_input_size", data_size)[1:])
+        if self.config.input_size is None and self._input_error(model, self.input_size):
+            if own != data_size and not self._input_error(model, own):
+                self.input_size = own
+                self.config.input_size = list(own)
+        error = self._input_error(model, self.input_size)
+        if error is not None:
+            raise ConfigError(
+                f"model '{self.config.model}' cannot take {self.config.data}'s "
+                f"{'x'.join(map(str, self.input_size))} input ({str(error).splitlines()[0][:120]});"
+                " pass --input-size C H W that the model accepts"
+            ) from error
+        if self.console is not None and self.input_size[1:] != data_size[1:]:
+            self.console.print(
+                f"{self.config.data}: {describe_fit(data_size, self.input_size)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def _input_error(self, model: nn.Module, size: tuple[int, ...]) -> Exception | None:
+        """The error ``model`` raises on one ``size`` input, or None when it takes it."""
+        probe = torch.zeros(1, *size, device=self.device)
         if self.channels_last:
             probe = probe.contiguous(memory_format=torch.channels_last)
         was_training = model.training
         try:
             with torch.no_grad():
                 model.eval()(probe)
-        except RuntimeError as error:
-            raise ConfigError(
-                f"model '{self.config.model}' cannot take {self.config.data}'s "
-                f"{'x'.join(map(str, self.input_size))} input ({str(error).splitlines()[0][:120]});"
-                " pass --input-size C H W that the model accepts"
-            ) from error
+        except (RuntimeError, GeometryError) as error:
+            return error
         finally:
             model.train(was_training)
+        return None
 
     def _load_state(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:

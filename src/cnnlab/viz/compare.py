@@ -134,7 +134,7 @@ class RunAccuracy:
 
 def run_accuracy(run_dir: str | Path) -> RunAccuracy:
     """The best test top-1 of a run (and that epoch's top-5), with what the model was."""
-    from cnnlab.training.checkpoint import load_checkpoint
+    from cnnlab.checkpoint import load_checkpoint
     from cnnlab.viz.curves import read_run
 
     history = read_run(run_dir)
@@ -383,7 +383,7 @@ def points_table(points: list[ModelPoint]):
     """The points as a rich table: top-1/top-5, GMACs, parameters, input size, source."""
     from rich.table import Table
 
-    from cnnlab.sizing.units import dims, si
+    from cnnlab.geometry.units import dims, si
 
     table = Table()
     for column in ("model", "top-1 %", "top-5 %", "MACs", "params", "input"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run_metrics import read_metrics
 
 if TYPE_CHECKING:  # matplotlib is imported when drawing, so `cnnlab --help` stays fast
     from matplotlib.figure import Figure
@@ -77,8 +78,6 @@ def read_run(run: str | Path, label: str | None = None) -> RunHistory:
     Raises:
         CnnlabError: there is no ``metrics.csv`` or it has no rows or lacks the loss columns.
     """
-    from cnnlab.training.metrics import read_metrics
-
     path = metrics_path(run)
     if not path.is_file():
         raise CnnlabError(
@@ -254,3 +253,8 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
 def plot_runs(runs: list[str | Path], out: str | Path, metric: str = "both") -> Path:
     """Draw the curves of ``runs`` into the PNG ``out``; the same as ``cnnlab plot``."""
     return save_figure(curves_figure(runs, metric), out)
+
+
+def redraw_run_curves(run_dir: Path, row: dict[str, float]) -> None:
+    """Redraw a run's ``curves.png`` after an epoch: the training engine's epoch-end hook."""
+    plot_runs([run_dir], run_dir / "curves.png")

@@ -54,8 +54,8 @@ def load_model(
     A name builds the model with ``torch.manual_seed(seed)`` so the same command draws the
     same initial weights, which is what a gradient-flow picture at initialisation needs.
     """
+    from cnnlab.checkpoint import model_from_checkpoint
     from cnnlab.models import create_model
-    from cnnlab.training.checkpoint import model_from_checkpoint
 
     path = Path(source)
     if path.exists():

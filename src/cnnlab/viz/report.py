@@ -18,6 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run_metrics import COLUMNS, EMA_COLUMN, FORMATS
 
 CURVES_WIDTH = 1100  # CSS pixels; the curves image is shown at this width at the top
 _STYLE = """
@@ -32,19 +33,6 @@ td.l, th.l { text-align: left; }
 li.problem { color: #a00; }
 img { display: block; }
 """
-_METRIC_COLUMNS = [
-    ("epoch", "{:.0f}"),
-    ("step", "{:.0f}"),
-    ("lr", "{:.3g}"),
-    ("train_loss", "{:.4f}"),
-    ("train_top1", "{:.2f}"),
-    ("test_loss", "{:.4f}"),
-    ("test_top1", "{:.2f}"),
-    ("test_top5", "{:.2f}"),
-    ("ema_test_top1", "{:.2f}"),
-    ("images_per_s", "{:,.0f}"),
-    ("epoch_time", "{:.1f}"),
-]
 
 
 def png_data_uri(figure: Figure, dpi: int | None = None) -> str:
@@ -114,7 +102,7 @@ def report_html(run_dir: str | Path) -> str:
 
 def _trained_model(run_dir: Path):
     """``(model, checkpoint)`` of the run's best epoch (else its latest), or ``(None, None)``."""
-    from cnnlab.training.checkpoint import model_from_checkpoint
+    from cnnlab.checkpoint import model_from_checkpoint
 
     for name in ("best.pt", "checkpoint.pt"):
         if (run_dir / name).is_file():
@@ -156,9 +144,11 @@ def _table(header: list[str], rows: list[list[str]], table_id: str, left: int = 
 
 
 def _metrics_html(rows: list[dict[str, float]]) -> str:
-    columns = [(key, fmt) for key, fmt in _METRIC_COLUMNS if any(key in row for row in rows)]
-    body = [[fmt.format(row[key]) if key in row else "" for key, fmt in columns] for row in rows]
-    return _table([key for key, _ in columns], body, "metrics", left=0)
+    columns = [key for key in (*COLUMNS, EMA_COLUMN) if any(key in row for row in rows)]
+    body = [
+        [FORMATS[key].format(row[key]) if key in row else "" for key in columns] for row in rows
+    ]
+    return _table(columns, body, "metrics", left=0)
 
 
 def _config_html(config: dict) -> str:
@@ -192,7 +182,7 @@ def _summary_html(model, checkpoint: dict | None, config: dict) -> str:
     if model is None:
         return "<p>no checkpoint: the model's arguments are unknown</p>"
     from cnnlab.sizing import GeometryWarning, summary
-    from cnnlab.sizing.units import dims
+    from cnnlab.geometry.units import dims
 
     size = config.get("input_size") or getattr(model, "default_input_size", None)
     with warnings.catch_warnings():
