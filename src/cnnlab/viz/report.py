@@ -181,8 +181,8 @@ def _filters_html(model, run_dir: Path) -> str:
 def _summary_html(model, checkpoint: dict | None, config: dict) -> str:
     if model is None:
         return "<p>no checkpoint: the model's arguments are unknown</p>"
-    from cnnlab.sizing import GeometryWarning, summary
     from cnnlab.geometry.units import dims
+    from cnnlab.sizing import GeometryWarning, summary
 
     size = config.get("input_size") or getattr(model, "default_input_size", None)
     with warnings.catch_warnings():
