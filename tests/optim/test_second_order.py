@@ -148,10 +148,17 @@ N = 6
 )
 def test_quadratic_minimum_in_at_most_n_steps_with_exact_line_search(name, hp):
     """Finite termination of CG and BFGS on a quadratic with exact line searches (Nocedal &
-    Wright Thm. 5.2 and 6.4); c2 = 1e-10 makes the strong-Wolfe search exact to rounding."""
+    Wright Thm. 5.2 and 6.4); c2 = 1e-10 makes the strong-Wolfe search exact to rounding (and
+    c1 < c2, which a Wolfe point's existence needs)."""
     a, b, solution = spd_quadratic(N, seed=3)
     x, optimizer, path = minimise(
-        name, lambda x: 0.5 * x @ a @ x - b @ x, torch.zeros(N, dtype=a.dtype), N, c2=1e-10, **hp
+        name,
+        lambda x: 0.5 * x @ a @ x - b @ x,
+        torch.zeros(N, dtype=a.dtype),
+        N,
+        c1=1e-11,
+        c2=1e-10,
+        **hp,
     )
     torch.testing.assert_close(x, solution, rtol=1e-8, atol=1e-9)
     assert (path[N - 2] - solution).norm() > 1e-4  # not there one step earlier: it took n

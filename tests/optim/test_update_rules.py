@@ -232,7 +232,7 @@ def test_registry_rejects_unknown_hyperparameters_and_names():
     w = torch.zeros(3, requires_grad=True)
     with pytest.raises(ConfigError, match="takes no momentum; it takes lr and weight_decay"):
         create_optimizer("sgd", [w], momentum=0.9)
-    with pytest.raises(ConfigError, match="learning rate must be > 0"):
+    with pytest.raises(ConfigError, match="lr must be a number > 0, got 0"):
         create_optimizer("adam", [w], lr=0)
     with pytest.raises(UnknownNameError, match="Did you mean nesterov"):
         create_optimizer("nesterv", [w])

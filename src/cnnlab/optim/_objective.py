@@ -45,6 +45,28 @@ _CONVEX_LOSSES = (
 )
 
 
+def no_gradient(method: str) -> ConfigError:
+    """The error for a closure whose loss does not depend on the parameters."""
+    return ConfigError(
+        f"{method}'s closure returned a loss that does not depend on the optimizer's "
+        f"parameters (it has no gradient): compute it from the model's output, not under "
+        f"torch.no_grad() or from detached values"
+    )
+
+
+class GuardBackward(TorchFunctionMode):
+    """Turn a closure's ``backward()`` on a loss without gradient into ``no_gradient``."""
+
+    def __init__(self, method: str):
+        super().__init__()
+        self.method = method
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.backward and not args[0].requires_grad:
+            raise no_gradient(self.method)
+        return func(*args, **(kwargs or {}))
+
+
 class _KeepGraph(TorchFunctionMode):
     """Skip ``Tensor.backward`` inside a closure so the loss keeps its graph for curvature.
 
@@ -64,20 +86,42 @@ class _KeepGraph(TorchFunctionMode):
         return result
 
 
+#: the dtypes the flat methods work in: line searches compare values that differ by
+#: ``c1 t f'(0)``, far below bfloat16's 3 significant digits, and Cholesky needs float32/64
+FLAT_DTYPES = (torch.float32, torch.float64)
+
+
 class FlatObjective:
     """The loss of a closure over the optimizer's parameter groups, seen as ``f(theta)``.
+
+    Built afresh from the groups at every step, so that a group added by ``add_param_group``,
+    a ``weight_decay`` changed by hand or by ``load_state_dict``, and a deep-copied or
+    unpickled optimizer (which keeps only its groups and state) all take effect.
 
     Args:
         param_groups: the optimizer's groups; each group's ``weight_decay`` adds
             ``weight_decay / 2 * ||p||^2`` to the objective.
+        method: the optimizer's name, for messages.
     """
 
-    def __init__(self, param_groups: list[dict]):
+    def __init__(self, param_groups: list[dict], method: str = "this optimizer"):
+        self.method = method
         self.groups = [
             (float(g.get("weight_decay", 0.0)), [p for p in g["params"] if p.requires_grad])
             for g in param_groups
         ]
         self.params = [p for _, ps in self.groups for p in ps]
+        if not self.params:
+            raise ConfigError(f"{method} has no trainable parameters (requires_grad=True) to step")
+        dtypes = {p.dtype for p in self.params}
+        if not dtypes <= set(FLAT_DTYPES):
+            names = ", ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+            raise ConfigError(
+                f"{method} works on float32 or float64 parameters, got {names}: its line "
+                f"search and curvature need that precision (complex parameters: train the "
+                f"real and imaginary parts as two real tensors); convert the model with "
+                f"model.float()"
+            )
         self.numel = sum(p.numel() for p in self.params)
         self._graph_grads: list[torch.Tensor] | None = None
         self._gauss_newton: tuple | None = None
@@ -125,10 +169,21 @@ class FlatObjective:
     def _l2(self) -> torch.Tensor | float:
         return sum(0.5 * wd * sum(p.pow(2).sum() for p in ps) for wd, ps in self.groups if wd)
 
+    def checked_loss(self, loss: object, needs_grad: bool) -> torch.Tensor:
+        """The closure's result, checked: one real number that depends on the parameters."""
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else repr(loss)
+            raise ConfigError(
+                f"{self.method}'s closure must return the loss as a one-element tensor, got {got}"
+            )
+        if needs_grad and not loss.requires_grad:
+            raise no_gradient(self.method)
+        return loss.reshape(())
+
     def value(self, closure: Closure) -> float:
         """The objective at the current parameters, without gradients (for line searches)."""
         with torch.no_grad(), _KeepGraph():
-            return float(closure()) + float(self._l2())
+            return float(self.checked_loss(closure(), needs_grad=False)) + float(self._l2())
 
     def value_and_grad(self, closure: Closure) -> tuple[float, torch.Tensor]:
         """The objective and its gradient, by the closure's own ``backward()`` when it calls it.
@@ -138,10 +193,12 @@ class FlatObjective:
         """
         for p in self.params:
             p.grad = None
-        with torch.enable_grad():
+        with torch.enable_grad(), GuardBackward(self.method):
             loss = closure()
-            if all(p.grad is None for p in self.params) and loss.requires_grad:
-                loss.backward()
+            if all(p.grad is None for p in self.params):
+                self.checked_loss(loss, needs_grad=True).backward()
+            else:
+                loss = self.checked_loss(loss, needs_grad=False)
         grad = self.flat([p.grad for p in self.params])
         value = float(loss.detach())
         decay = self._decay()
@@ -164,7 +221,7 @@ class FlatObjective:
         mode = _KeepGraph()
         with torch.enable_grad(), mode:
             data_loss = closure()
-            loss = data_loss + self._l2()
+            loss = self.checked_loss(data_loss, needs_grad=True) + self._l2()
             grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
         self._graph_grads = [
             torch.zeros_like(p, requires_grad=True) if g is None else g
@@ -250,6 +307,38 @@ class FlatObjective:
         """Drop the gradient graph (it holds the forward pass's activations)."""
         self._graph_grads = None
         self._gauss_newton = None
+
+
+def begin_step(
+    optimizer: torch.optim.Optimizer, method: str, closure: Closure | None
+) -> tuple[Closure, FlatObjective, dict, dict]:
+    """The closure, the objective, the shared options and the state for one flat step.
+
+    cnnlab's closure methods (newton, bfgs, cg, hessian_free, lbfgs) step one flat vector of
+    all parameters with one line search, so per-group options other than ``weight_decay``
+    (which enters the objective per group) have no meaning: every group must agree on them,
+    checked at each step since groups can change between steps. Everything is read from
+    ``param_groups`` here, at each step, and nothing is cached on the optimizer, so
+    ``add_param_group``, ``load_state_dict``, schedulers, ``copy.deepcopy`` and pickling (which
+    keep only the groups and the state) work as with torch's own optimizers. The state lives
+    on the first parameter and restarts when the parameter vector changes length.
+    """
+    closure = require_closure(method, closure)
+    first = optimizer.param_groups[0]
+    for index, group in enumerate(optimizer.param_groups[1:], start=1):
+        for key, value in first.items():
+            if key not in ("params", "weight_decay") and group.get(key) != value:
+                raise ConfigError(
+                    f"{method} steps all parameters as one vector, so every parameter group "
+                    f"needs the same {key}: group {index} has {group.get(key)!r}, group 0 "
+                    f"{value!r} (groups may differ in weight_decay only)"
+                )
+    objective = FlatObjective(optimizer.param_groups, method)
+    state = optimizer.state[objective.params[0]]
+    if state.get("numel", objective.numel) != objective.numel:
+        state.clear()  # the parameter vector changed: its history no longer applies
+    state["numel"] = objective.numel
+    return closure, objective, first, state
 
 
 DEFAULT_MAX_MATRIX_BYTES = 2 * 1024**3

@@ -14,8 +14,8 @@ import torch
 from cnnlab.optim._objective import (
     DEFAULT_MAX_MATRIX_BYTES,
     FlatObjective,
+    begin_step,
     check_dense_matrix_fits,
-    require_closure,
 )
 from cnnlab.optim.line_search import strong_wolfe
 from cnnlab.optim.registry import register_optimizer
@@ -67,18 +67,20 @@ class BFGS(torch.optim.Optimizer):
         max_memory: float = DEFAULT_MAX_MATRIX_BYTES,
         force: bool = False,
     ):
-        super().__init__(params, {"lr": lr, "c1": c1, "c2": c2, "tolerance_grad": tolerance_grad})
-        self._objective = FlatObjective(self.param_groups)
-        objective = self._objective
+        options = {"lr": lr, "c1": c1, "c2": c2, "tolerance_grad": tolerance_grad}
+        super().__init__(params, {**options, "max_memory": max_memory, "force": force})
+        self._check_memory(FlatObjective(self.param_groups, "bfgs"), self.param_groups[0])
+
+    @staticmethod
+    def _check_memory(objective: FlatObjective, group: dict) -> None:
         itemsize = objective.params[0].element_size()
-        check_dense_matrix_fits("bfgs", objective.numel, itemsize, max_memory, force)
+        numel = objective.numel
+        check_dense_matrix_fits("bfgs", numel, itemsize, group["max_memory"], group["force"])
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure = require_closure("bfgs", closure)
-        objective = self._objective
-        group = self.param_groups[0]
-        state = self.state[objective.params[0]]
+        closure, objective, group, state = begin_step(self, "bfgs", closure)
+        self._check_memory(objective, group)  # groups may have been added since
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
             return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)

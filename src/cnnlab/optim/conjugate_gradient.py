@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim._objective import FlatObjective, require_closure
+from cnnlab.optim._objective import FlatObjective, begin_step
 from cnnlab.optim.line_search import strong_wolfe
 from cnnlab.optim.registry import register_optimizer
 
@@ -39,8 +39,9 @@ class ConjugateGradient(torch.optim.Optimizer):
 
     Args:
         params: parameters or parameter groups (their ``weight_decay`` joins the objective).
-        lr: the first step length of the first line search (later ones start from the
-            previous step, scaled by the change in slope: Nocedal & Wright eq. 3.60).
+        lr: the first step length of the first line search; later ones start from the
+            previous step, scaled by the change in slope (Nocedal & Wright eq. 3.60) and by
+            the change in ``lr``, so that a schedule or a new rate takes effect.
         beta: ``"fr"`` (Fletcher-Reeves) or ``"pr+"`` (Polak-Ribiere+).
         c1, c2: Wolfe constants; ``c2 = 0.1`` keeps CG's directions descent directions.
         restart_every: iterations between restarts (0: number of parameters).
@@ -70,14 +71,11 @@ class ConjugateGradient(torch.optim.Optimizer):
                 "tolerance_grad": tolerance_grad,
             },
         )
-        self._objective = FlatObjective(self.param_groups)
+        FlatObjective(self.param_groups, "cg")  # refuse unusable parameters now
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure = require_closure("cg", closure)
-        objective = self._objective
-        group = self.param_groups[0]
-        state = self.state[objective.params[0]]
+        closure, objective, group, state = begin_step(self, "cg", closure)
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
             return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
@@ -92,7 +90,7 @@ class ConjugateGradient(torch.optim.Optimizer):
                 direction, restarted = candidate, beta == 0.0
         slope = float(grad @ direction)
         if "step" in state:
-            step = state["step"] * state["slope"] / slope
+            step = group["lr"] * state["step"] / state["lr"] * state["slope"] / slope
         else:
             step = group["lr"] * min(1.0, 1.0 / max(float(grad.abs().sum()), 1e-12))
         theta = objective.get()
@@ -106,10 +104,12 @@ class ConjugateGradient(torch.optim.Optimizer):
         )
         objective.set(theta + result.step * direction)
         if result.step > 0:
-            state.update(direction=direction, grad=grad, step=result.step, slope=slope)
+            state.update(
+                direction=direction, grad=grad, step=result.step, slope=slope, lr=group["lr"]
+            )
             state["since_restart"] = 1 if restarted else since_restart + 1
         else:  # the line search found nothing: restart along the steepest descent next time
-            for key in ("direction", "grad", "step", "slope"):
+            for key in ("direction", "grad", "step", "slope", "lr"):
                 state.pop(key, None)
             state["since_restart"] = 0
         state["n_iter"] = state.get("n_iter", 0) + 1

@@ -21,7 +21,7 @@ import math
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim._objective import FlatObjective, require_closure
+from cnnlab.optim._objective import FlatObjective, begin_step
 from cnnlab.optim.line_search import backtracking
 from cnnlab.optim.registry import register_optimizer
 
@@ -122,14 +122,11 @@ class HessianFree(torch.optim.Optimizer):
                 "curvature": curvature,
             },
         )
-        self._objective = FlatObjective(self.param_groups)
+        FlatObjective(self.param_groups, "hessian_free")  # refuse unusable parameters now
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure = require_closure("hessian_free", closure)
-        objective = self._objective
-        group = self.param_groups[0]
-        state = self.state[objective.params[0]]
+        closure, objective, group, state = begin_step(self, "hessian_free", closure)
         damping = state.get("damping", group["damping"])
         value, grad = objective.value_and_grad_with_graph(
             closure, gauss_newton=group["curvature"] == "gauss_newton"

@@ -13,8 +13,8 @@ import torch
 from cnnlab.optim._objective import (
     DEFAULT_MAX_MATRIX_BYTES,
     FlatObjective,
+    begin_step,
     check_dense_matrix_fits,
-    require_closure,
 )
 from cnnlab.optim.line_search import backtracking
 from cnnlab.optim.registry import register_optimizer
@@ -66,18 +66,20 @@ class Newton(torch.optim.Optimizer):
         max_memory: float = DEFAULT_MAX_MATRIX_BYTES,
         force: bool = False,
     ):
-        super().__init__(params, {"lr": lr, "damping": damping})
-        self._objective = FlatObjective(self.param_groups)
-        objective = self._objective
+        options = {"lr": lr, "damping": damping, "max_memory": max_memory, "force": force}
+        super().__init__(params, options)
+        self._check_memory(FlatObjective(self.param_groups, "newton"), self.param_groups[0])
+
+    @staticmethod
+    def _check_memory(objective: FlatObjective, group: dict) -> None:
         itemsize = objective.params[0].element_size()
-        check_dense_matrix_fits("newton", objective.numel, itemsize, max_memory, force)
+        numel = objective.numel
+        check_dense_matrix_fits("newton", numel, itemsize, group["max_memory"], group["force"])
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure = require_closure("newton", closure)
-        objective = self._objective
-        group = self.param_groups[0]
-        state = self.state[objective.params[0]]
+        closure, objective, group, state = begin_step(self, "newton", closure)
+        self._check_memory(objective, group)  # groups may have been added since
         value, grad = objective.value_and_grad_with_graph(closure)
         hessian = objective.hessian()
         objective.release()

@@ -9,7 +9,22 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError, unknown_name
+from cnnlab.validate import (
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Domain,
+    Flag,
+    Number,
+    OneOf,
+    Pair,
+    Text,
+    check,
+    check_all,
+)
 
+_NAME = Text()
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
@@ -29,9 +44,42 @@ class OptimizerEntry:
     source: str = ""
     summary: str = ""
     needs_closure: bool = False
+    domains: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, OptimizerEntry] = {}
+
+#: what each hyperparameter means, whichever optimizer takes it: its domain is checked once,
+#: when the optimizer is created (momentum 1.5 would diverge, cg_max_iter=0 never move, ...)
+HYPERPARAMETER_DOMAINS: dict[str, Domain] = {
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": FRACTION,
+    "dampening": Number(low=0, high=1),
+    "alpha": FRACTION,
+    "rho": FRACTION,
+    "betas": Pair(FRACTION),
+    "eps": POSITIVE,
+    "damping": NON_NEGATIVE,
+    "max_memory": POSITIVE,
+    "force": Flag(),
+    "c1": Number(low=0, high=1, low_open=True, high_open=True),
+    "c2": Number(low=0, high=1, low_open=True, high_open=True),
+    "tolerance_grad": NON_NEGATIVE,
+    "tolerance_change": NON_NEGATIVE,
+    "restart_every": Number(low=0, integer=True),
+    "cg_max_iter": POSITIVE_INT,
+    "cg_decay": Number(low=0, high=1),
+    "history_size": POSITIVE_INT,
+    "max_iter": POSITIVE_INT,
+    "line_search_fn": OneOf((None, "strong_wolfe")),
+    "beta": OneOf(("fr", "pr+")),
+    "curvature": OneOf(("gauss_newton", "hessian")),
+    "sgd_lr": POSITIVE,
+    "sgd_momentum": FRACTION,
+    "ns_steps": POSITIVE_INT,
+    "normalize": Flag(),
+}
 
 
 def register_optimizer(
@@ -43,16 +91,27 @@ def register_optimizer(
     source: str,
     summary: str = "",
     needs_closure: bool = False,
+    domains: dict[str, Domain] | None = None,
 ) -> Callable[[OptimizerFactory], OptimizerFactory]:
     """Register ``factory(param_groups, **hp) -> Optimizer`` under ``name``.
 
     ``needs_closure`` marks optimizers whose ``step`` must re-evaluate the loss (line searches,
     second-order methods): the training engine then passes a closure over the current batch.
+    ``domains`` narrows a hyperparameter's domain for this optimizer (Nesterov's momentum must
+    be above 0), over ``HYPERPARAMETER_DOMAINS``.
     """
 
     def decorate(factory: OptimizerFactory) -> OptimizerFactory:
         _REGISTRY[name] = OptimizerEntry(
-            name, factory, order, state, dict(defaults), source, summary, needs_closure
+            name,
+            factory,
+            order,
+            state,
+            dict(defaults),
+            source,
+            summary,
+            needs_closure,
+            dict(domains or {}),
         )
         return factory
 
@@ -81,10 +140,22 @@ def param_groups(
     many recipes skip them; a plain iterable of tensors or groups is passed through unchanged.
     """
     if not isinstance(params, nn.Module):
-        groups = list(params)
-        if groups and isinstance(groups[0], dict):
-            return groups
-        return [{"params": groups, "weight_decay": weight_decay}]
+        if isinstance(params, torch.Tensor):
+            params = [params]
+        if not isinstance(params, Iterable) or isinstance(params, str | dict):
+            raise ConfigError(
+                f"create_optimizer: params must be a model, an iterable of tensors or a list of "
+                f"parameter groups (dicts with 'params'), got {type(params).__name__}"
+            )
+        items = list(params)
+        if items and all(isinstance(g, dict) for g in items):
+            return [_group(g, weight_decay) for g in items]
+        if not all(isinstance(p, torch.Tensor) for p in items):
+            raise ConfigError(
+                "create_optimizer: params must be all tensors or all parameter groups (dicts "
+                "with 'params'), not a mixture or other values"
+            )
+        return [{"params": items, "weight_decay": weight_decay}]
     trainable = [(n, p) for n, p in params.named_parameters() if p.requires_grad]
     if decay_norm_and_bias:
         return [{"params": [p for _, p in trainable], "weight_decay": weight_decay}]
@@ -98,9 +169,31 @@ def param_groups(
     ]
 
 
+def _group(group: dict, weight_decay: float) -> dict:
+    """A copy of a user's group, its params listed, with ``weight_decay`` unless it has one."""
+    if "params" not in group:
+        raise ConfigError("create_optimizer: every parameter group needs a 'params' entry")
+    params = group["params"]
+    params = [params] if isinstance(params, torch.Tensor) else list(params)
+    if not all(isinstance(p, torch.Tensor) for p in params):
+        raise ConfigError("create_optimizer: a parameter group's 'params' must be tensors")
+    return {"weight_decay": weight_decay, **group, "params": params}
+
+
 def _is_norm(module: nn.Module) -> bool:
     norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
     return isinstance(module, norms)
+
+
+def check_hyperparameters(entry: OptimizerEntry, values: dict) -> None:
+    """Each hyperparameter in its domain, and the Wolfe constants ordered ``0 < c1 < c2 < 1``."""
+    where = f"optimizer '{entry.name}'"
+    check_all(where, values, {**HYPERPARAMETER_DOMAINS, **entry.domains})
+    if "c1" in values and "c2" in values and not values["c1"] < values["c2"]:
+        raise ConfigError(
+            f"{where}: the line-search constants must satisfy 0 < c1 < c2 < 1 (sufficient "
+            f"decrease below curvature), got c1={values['c1']!r}, c2={values['c2']!r}"
+        )
 
 
 def create_optimizer(
@@ -114,15 +207,19 @@ def create_optimizer(
     """Create a registered optimizer over a model's parameters (or explicit parameter groups).
 
     Hyperparameters not given take the lectures' defaults shown by ``cnnlab optimizers``;
-    unknown ones raise a ``ConfigError`` naming the accepted ones. ``weight_decay=None`` takes
-    the optimizer's own default (0.0005 for ``alexnet``, whose rule includes it; 0 otherwise).
+    unknown ones, and values outside their meaning (momentum outside [0, 1), eps <= 0, ...),
+    raise a ``ConfigError`` naming the accepted ones. ``weight_decay=None`` takes the
+    optimizer's own default (0.0005 for ``alexnet``, whose rule includes it; 0 otherwise); it
+    applies to every group that does not set its own.
     """
+    check("create_optimizer", "name", name, _NAME)
     entry = optimizer_entry(name)
+    where = f"optimizer '{entry.name}'"
     defaults = dict(entry.defaults)
     default_decay = defaults.pop("weight_decay", 0.0)
     weight_decay = default_decay if weight_decay is None else weight_decay
-    if weight_decay < 0:
-        raise ConfigError(f"weight decay must be >= 0, got {weight_decay}")
+    check(where, "weight_decay", weight_decay, NON_NEGATIVE)
+    check(where, "decay_norm_and_bias", decay_norm_and_bias, Flag())
     unknown = set(hyperparameters) - set(defaults)
     if unknown:
         raise ConfigError(
@@ -130,7 +227,13 @@ def create_optimizer(
             f"it takes {', '.join(sorted(defaults)) or 'no hyperparameters'} and weight_decay"
         )
     hp = {**defaults, **hyperparameters}
-    if "lr" in hp and not hp["lr"] > 0:
-        raise ConfigError(f"learning rate must be > 0, got {hp['lr']}")
+    check_hyperparameters(entry, hp)
     groups = param_groups(params, weight_decay, decay_norm_and_bias)
+    for group in groups:
+        check_hyperparameters(entry, {**hp, **group})
+    if not any(p.requires_grad for group in groups for p in group["params"]):
+        raise ConfigError(
+            f"optimizer '{entry.name}' got no trainable parameters (none given, or every one has "
+            f"requires_grad=False); pass the model, or unfreeze the parameters to train"
+        )
     return entry.factory(groups, **hp)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import torch
 
+from cnnlab.optim._objective import FlatObjective, GuardBackward, begin_step
 from cnnlab.optim.registry import register_optimizer
+from cnnlab.validate import Number
 
 
 @register_optimizer(
@@ -47,6 +49,7 @@ def momentum(groups, lr, momentum):
     defaults={"lr": 0.01, "momentum": 0.9},
     source="torch.optim.SGD",
     summary="gradient taken at the look-ahead point theta + a v",
+    domains={"momentum": Number(low=0, high=1, low_open=True, high_open=True)},
 )
 def nesterov(groups, lr, momentum):
     """Nesterov momentum, in torch's (Sutskever) reformulation."""
@@ -73,6 +76,7 @@ def adagrad(groups, lr, eps):
     defaults={"lr": 0.001, "alpha": 0.99, "eps": 1e-8},
     source="torch.optim.RMSprop",
     summary="a <- b a + (1-b) g*g; theta <- theta - eps/(sqrt(a) + nu) * g",
+    domains={"eps": Number(low=0)},  # the lectures also write it without nu (eps = 0)
 )
 def rmsprop(groups, lr, alpha, eps):
     """RMSProp: Adagrad with an exponentially decaying sum of squares."""
@@ -108,35 +112,51 @@ def adamw(groups, lr, betas, eps):
 class LBFGS(torch.optim.LBFGS):
     """torch's L-BFGS, taking the closure's objective as the other closure optimizers do.
 
-    A closure may return the loss without calling ``backward()`` (it is called here then), the
-    groups' ``weight_decay``, which torch's L-BFGS ignores (it also takes a single group), is
-    added to the objective as ``weight_decay / 2 * ||w||^2``, per parameter, and gradients of
-    channels_last weights are made contiguous, which torch's flat view of them requires.
+    A closure may return the loss without calling ``backward()`` (it is called here then); each
+    group's ``weight_decay``, which torch's L-BFGS ignores, is added to the objective as
+    ``weight_decay / 2 * ||w||^2``; gradients of channels_last weights are made contiguous,
+    which torch's flat view of them requires. torch's L-BFGS takes one group and caches its
+    parameter list on the instance, so a group added later never trains and a deep copy or
+    unpickled copy cannot step; here several groups are allowed (they must agree on all but
+    ``weight_decay``, as for cnnlab's own closure methods) and the list is read from the groups
+    at every step, restarting the history when it changes length.
     """
 
     def __init__(self, groups: list[dict], **options):
-        self._decays = [(p, g.get("weight_decay", 0.0)) for g in groups for p in g["params"]]
-        super().__init__([p for p, _ in self._decays], **options)
+        options.setdefault("max_eval", options.get("max_iter", 20) * 5 // 4)
+        # torch.optim.LBFGS.__init__ refuses several groups; the bookkeeping it does is per step
+        torch.optim.Optimizer.__init__(self, groups, {**options, "maximize": False})
+        FlatObjective(self.param_groups, "lbfgs")  # refuse unusable parameters now
 
     def step(self, closure):
-        decays = self._decays
+        closure, objective, _, state = begin_step(self, "lbfgs", closure)
+        self._params, self._numel_cache = objective.params, None
+        decays = [(p, wd) for wd, ps in objective.groups for p in ps]
 
-        def objective():
+        def objective_with_decay():
             for p, _ in decays:
                 p.grad = None
-            loss = closure()
-            if loss.requires_grad and all(p.grad is None for p, _ in decays):
-                loss.backward()
+            with GuardBackward("lbfgs"):
+                loss = closure()
+            if all(p.grad is None for p, _ in decays):
+                objective.checked_loss(loss, needs_grad=True).backward()
             with torch.no_grad():
                 for p, decay in decays:
-                    if p.grad is not None and not p.grad.is_contiguous():
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    elif not p.grad.is_contiguous():
                         p.grad = p.grad.contiguous()  # torch's L-BFGS views grads flat
-                    if decay and p.grad is not None:
+                    if decay:
                         p.grad.add_(p, alpha=decay)
                         loss = loss + 0.5 * decay * p.pow(2).sum()
             return loss
 
-        return super().step(objective)
+        groups = self.param_groups
+        self.param_groups = [{**groups[0], "params": objective.params}]  # torch's takes one
+        try:
+            return super().step(objective_with_decay)
+        finally:
+            self.param_groups = groups
 
 
 @register_optimizer(
