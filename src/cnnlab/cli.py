@@ -9,14 +9,68 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from cnnlab import __version__
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, ConfigError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a message as written: no syntax colouring of numbers and paths, and no line breaks
+    at the terminal's width, so that piped output and logs keep one line per line."""
+    (err_console if err else console).print(text, highlight=False, soft_wrap=True)
+
+
+# Options several commands share, declared once with one default each. ``--data`` left out
+# means the command's own source: the recipe's (train), the checkpoint's (evaluate, landscape).
+_SHARED_OPTIONS: dict[str, dict] = {
+    "--data": dict(help="dataset: digits, mnist, cifar10, folder:PATH, synthetic, ..."),
+    "--data-dir": dict(help="where the dataset lives (default $CNNLAB_DATA or ~/.cache)"),
+    "--device": dict(default="auto", help="auto (cuda when available), cpu, cuda or cuda:N"),
+    "--out": dict(help="where to write"),
+    "--seed": dict(type=int, default=0, help="random seed (default 0)"),
+    "--threads": dict(type=int, help="CPU threads (default: the recipe's or torch's)"),
+    "--weights": dict(
+        help="with a model name: named weights, e.g. IMAGENET1K_V1, DEFAULT or cifar10 (see the "
+        "Weights column of `cnnlab models`)"
+    ),
+    "--weights-file": dict(
+        metavar="PATH",
+        help="with a model name: a local state dict, cnnlab checkpoint or safetensors file",
+    ),
+}
+
+_MODEL_OR_CHECKPOINT = (
+    "a checkpoint file or run directory, or a registered model name (with --weights or "
+    "--weights-file for pretrained weights; initial weights without)"
+)
+
+
+def _shared(*names: str, out: str | None = None) -> argparse.ArgumentParser:
+    """A parent parser (``parents=[...]``) holding the shared options ``names``; ``out`` says
+    what ``--out`` writes by default for this command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    for name in names:
+        options = _SHARED_OPTIONS[name]
+        if name == "--out" and out:
+            options = {**options, "help": out}
+        parent.add_argument(name, **options)
+    return parent
+
+
+def _device(name: str) -> str:
+    """``auto`` made concrete for the functions that take a torch device."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -180,12 +234,12 @@ def _run_optim_lab(args) -> None:
 def _add_datasets(sub) -> None:
     p = sub.add_parser(
         "datasets",
+        parents=[_shared("--data-dir")],
         help="list the datasets, or load one (decoding and caching it) and describe it",
         description="Without NAME: list the dataset names. With NAME: load it from --data-dir "
         "(decoding it once into the on-disk cache) and show its splits, classes, mean and std.",
     )
     p.add_argument("name", nargs="?", help="dataset to load, e.g. digits, cifar10, folder:PATH")
-    p.add_argument("--data-dir", help="where the files are (default $CNNLAB_DATA or ~/.cache)")
     p.add_argument("--no-download", action="store_true", help="never try to download")
     p.set_defaults(handler=_run_datasets)
 
@@ -219,72 +273,135 @@ def _key_value(text: str) -> tuple[str, object]:
 
 
 def _add_train(sub) -> None:
-    from cnnlab.training.config import SCHEDULES
+    from cnnlab.training.config import LOSSES_ON_NONFINITE, MILESTONE_UNITS, SCHEDULES
 
     p = sub.add_parser(
         "train",
+        parents=[
+            _shared(
+                *("--data", "--data-dir", "--device", "--out", "--seed", "--threads"),
+                out="run directory (default runs/MODEL-DATA-TIMESTAMP)",
+            )
+        ],
         help="train a model (default: LeNet-5 on the bundled digits)",
         description="Train MODEL on a dataset with a paper's recipe; flags override the recipe. "
-        "Writes runs/NAME/: config.yaml, metrics.csv, checkpoint.pt, best.pt, curves.png. "
-        "Under `torchrun --nproc_per_node N` the same command trains on N processes.",
+        "Writes runs/NAME/ (or --out): config.yaml, metrics.csv, checkpoint.pt, best.pt, "
+        "curves.png. `--config runs/NAME/config.yaml` trains that run again (flags given with "
+        "it still override). Under `torchrun --nproc_per_node N` the same command trains on N "
+        "processes.",
     )
-    p.add_argument("model", help="registered model name (see `cnnlab models`)")
-    p.add_argument("--recipe", help="paper recipe (see `cnnlab recipes`)")
-    p.add_argument("--data", help="dataset: digits, mnist, cifar10, folder:PATH, synthetic, ...")
-    p.add_argument("--data-dir", help="where the dataset lives (offline use)")
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
-    p.add_argument("--augment", help="default, none, crop, flip, crop+flip, inception, vgg, ...")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch size (all processes)")
-    p.add_argument("--optimizer", help="see `cnnlab optimizers`")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
     p.add_argument(
+        "--config",
+        metavar="YAML",
+        help="a training config file (e.g. a run's config.yaml) instead of the recipe",
+    )
+    p.add_argument("--recipe", help="paper recipe (see `cnnlab recipes`)")
+
+    data = p.add_argument_group("data")
+    data.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    data.add_argument("--augment", help="default, none, crop, flip, crop+flip, inception, vgg, ...")
+    data.add_argument("--batch-size", type=int, help="global batch size (all processes)")
+
+    model = p.add_argument_group("model")
+    model.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")
+    on_off = argparse.BooleanOptionalAction
+    model.add_argument(
+        "--whitening", action=on_off, help="init the first conv to whiten patches, frozen"
+    )
+    model.add_argument(
+        "--whitening-bias-epochs", type=int, metavar="N", help="train its bias N epochs only"
+    )
+    model.add_argument("--dirac-init", action=on_off, help="partial identity init of the convs")
+    model.add_argument("--freeze-norm-weights", action=on_off, help="BatchNorm scales fixed")
+
+    optimisation = p.add_argument_group("optimisation")
+    optimisation.add_argument("--optimizer", help="see `cnnlab optimizers`")
+    optimisation.add_argument("--lr", type=float, help="learning rate")
+    optimisation.add_argument("--momentum", type=float)
+    optimisation.add_argument("--weight-decay", type=float)
+    optimisation.add_argument(
         "--no-decay-norm-bias",
         dest="decay_norm_and_bias",
         action="store_const",
         const=False,
         help="no weight decay on biases and normalisation parameters",
     )
-    p.add_argument("--optimizer-arg", action="append", type=_key_value, metavar="KEY=VALUE")
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--milestones", type=_comma_floats, help="e.g. 32000,48000 or 60,120,160")
-    p.add_argument("--milestone-unit", choices=("epoch", "iter"))
-    p.add_argument("--gamma", type=float, help="rate factor at each step/milestone/plateau")
-    p.add_argument("--step-size", type=float, help="epochs (or iterations) between steps")
-    p.add_argument("--patience", type=int, help="plateau: epochs without improvement")
-    p.add_argument("--warmup-epochs", type=float, help="linear warm-up before the schedule")
-    p.add_argument(
+    optimisation.add_argument(
+        "--optimizer-arg", action="append", type=_key_value, metavar="KEY=VALUE"
+    )
+    optimisation.add_argument("--clip", type=float, metavar="NORM", help="clip the gradient norm")
+    optimisation.add_argument(
+        "--ema", type=float, metavar="DECAY", help="EMA of the weights, e.g. 0.999"
+    )
+    optimisation.add_argument(
+        "--norm-bias-lr-scale", type=float, metavar="X", help="BatchNorm shifts' rate x X"
+    )
+    optimisation.add_argument(
+        "--lookahead", type=float, metavar="DECAY", help="lookahead weights, e.g. 0.95"
+    )
+    optimisation.add_argument("--lookahead-every", type=int, metavar="STEPS")
+
+    schedule = p.add_argument_group("schedule")
+    schedule.add_argument("--epochs", type=int)
+    schedule.add_argument("--schedule", choices=SCHEDULES)
+    schedule.add_argument("--milestones", type=_comma_floats, help="e.g. 32000,48000 or 60,120,160")
+    schedule.add_argument("--milestone-unit", choices=MILESTONE_UNITS)
+    schedule.add_argument("--gamma", type=float, help="rate factor at each step/milestone/plateau")
+    schedule.add_argument("--step-size", type=float, help="epochs (or iterations) between steps")
+    schedule.add_argument("--patience", type=int, help="plateau: epochs without improvement")
+    schedule.add_argument("--warmup-epochs", type=float, help="linear warm-up before the schedule")
+    schedule.add_argument("--warmup-start", type=float, help="rate factor the warm-up starts at")
+    schedule.add_argument("--lr-end-factor", type=float, help="linear schedule: final factor")
+    schedule.add_argument(
         "--warmup-until-error",
         type=float,
         metavar="PCT",
         help="ResNet-110's warm-up: 0.1x rate until training error < PCT%%",
     )
-    p.add_argument("--loss", help="cross_entropy, hinge, huber, kl, mae, mse, lenet_rbf")
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--clip", type=float, metavar="NORM", help="clip the gradient norm")
-    p.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights, e.g. 0.999")
-    p.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")
-    p.add_argument("--out", help="run directory (default runs/MODEL-DATA-TIMESTAMP)")
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
-    p.add_argument("--compile", action="store_const", const=True, help="torch.compile")
-    p.add_argument("--threads", type=int, help="CPU threads (default: the recipe's or torch's)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--on-nonfinite", choices=("stop", "skip"))
-    p.add_argument("--log-every", type=int, help="steps between progress-bar updates")
+
+    loss = p.add_argument_group("loss and regularisation")
+    loss.add_argument("--loss", help="cross_entropy, hinge, huber, kl, mae, mse, lenet_rbf")
+    loss.add_argument("--label-smoothing", type=float)
+    loss.add_argument("--on-nonfinite", choices=LOSSES_ON_NONFINITE)
+
+    run = p.add_argument_group("run and output")
+    run.add_argument("--log-every", type=int, help="steps between progress-bar updates")
+
+    hardware = p.add_argument_group("hardware")
+    hardware.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
+    hardware.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
+    hardware.add_argument("--compile", action="store_const", const=True, help="torch.compile")
     p.set_defaults(handler=_run_train)
+
+
+def _config_defaults(path: str) -> dict:
+    """The settings a config file gives, as `cnnlab train`'s argument defaults.
+
+    They take the place of the recipe's where both set a value, and flags given with
+    ``--config`` still override them. A run's own ``config.yaml`` sets every value, so the run
+    is repeated exactly.
+    """
+    import yaml
+
+    from cnnlab.training.config import TrainConfig
+
+    config = TrainConfig.load_yaml(path)  # unknown keys and bad values: a ConfigError
+    given = yaml.safe_load(Path(path).read_text())
+    values = {key: getattr(config, key) for key in given}
+    values["model_arg"] = list(values.pop("model_kwargs", {}).items()) or None
+    values["optimizer_arg"] = list(values.pop("optimizer_args", {}).items()) or None
+    return values
 
 
 def _run_train(args) -> None:
     from cnnlab.runs import train
     from cnnlab.training import resolve_config
 
-    options = {
-        k: v for k, v in vars(args).items() if k not in ("command", "handler", "model", "recipe")
-    }
+    if args.model is None:
+        raise ConfigError("give a model to train (see `cnnlab models`) or --config FILE")
+    skip = ("command", "handler", "model", "recipe", "config")
+    options = {k: v for k, v in vars(args).items() if k not in skip}
     options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
     options["model_kwargs"] = dict(options.pop("model_arg") or []) or None
     config = resolve_config(args.model, args.recipe, **options)
@@ -299,10 +416,10 @@ def _train_until_interrupted(run) -> None:
     try:
         result = run()
     except TrainingInterrupted as stop:
-        err_console.print(f"interrupted: {stop}", highlight=False, soft_wrap=True)
+        _say(f"interrupted: {stop}", err=True)
         raise SystemExit(130) from None
     if result.metrics:  # only the main process of a distributed run reads them
-        console.print(diagnose_run(result.run_dir).text, highlight=False, soft_wrap=True)
+        _say(diagnose_run(result.run_dir).text)
 
 
 def _add_resume(sub) -> None:
@@ -328,19 +445,20 @@ def _run_resume(args) -> None:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
+        parents=[_shared("--data", "--data-dir", "--device", "--weights", "--weights-file")],
         help="top-1/top-5 of checkpoints, with test-time augmentation and ensembles",
         description="Top-1 and top-5 accuracy and error of a checkpoint; several checkpoints are "
         "averaged as an ensemble (softmax mean).",
     )
-    p.add_argument("checkpoints", nargs="+", help="checkpoint files or run directories")
-    p.add_argument("--data", help="dataset (default: the one the model was trained on)")
-    p.add_argument("--data-dir")
+    p.add_argument(
+        "checkpoints", nargs="+", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT
+    )
     p.add_argument(
         "--tta",
         default="none",
-        help="test-time augmentation: none, flip (mirror), tencrop (AlexNet) or multiscale (VGG)",
+        help="test-time augmentation: none, flip (mirror), tencrop (AlexNet), multiscale (VGG) "
+        "or flipshift (mirror + 1-pixel shifts, Jordan 2024)",
     )
-    p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
     p.set_defaults(handler=_run_evaluate)
@@ -359,19 +477,58 @@ def _run_evaluate(args) -> None:
         device=args.device,
         batch_size=args.batch_size,
         use_ema=args.ema,
+        weights=args.weights,
+        weights_file=args.weights_file,
     )
     several = len(result.checkpoints) > 1
     kind = f"ensemble of {len(result.checkpoints)}" if several else result.checkpoints[0]
-    console.print(
-        f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}",
-        highlight=False,
-    )
+    _say(f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}")
     table = Table()
     for column in ("", "accuracy", "error"):
         table.add_column(column, justify="right")
     table.add_row("top-1", f"{result.top1:.2f}%", f"{result.top1_error:.2f}%")
     table.add_row("top-5", f"{result.top5:.2f}%", f"{result.top5_error:.2f}%")
     console.print(table)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        parents=[_shared("--weights", "--weights-file")],
+        help="class names and probabilities for your own images",
+        description="Classify image files with a checkpoint or a pretrained model: the most "
+        "probable classes with their probabilities. Each image is prepared as the model's "
+        "training data was: a run's dataset size, mean and std; ImageNet weights' own "
+        "transforms (shorter side 256, centre crop 224, ImageNet mean and std).",
+    )
+    p.add_argument("source", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("--top", type=int, default=5, help="classes shown per image (default 5)")
+    p.add_argument(
+        "--tta", default="none", help="test-time augmentation, as for evaluate (e.g. tencrop)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args) -> None:
+    from cnnlab.evaluation import predict
+
+    predictions, how = predict(
+        args.source,
+        args.images,
+        weights=args.weights,
+        weights_file=args.weights_file,
+        top=args.top,
+        tta=args.tta,
+        device=args.device,
+    )
+    _say(how)
+    for prediction in predictions:
+        _say(f"{prediction.image}:")
+        for index, name, probability in prediction.top:
+            label = name if name == str(index) else f"{name} ({index})"
+            _say(f"  {100 * probability:6.2f}%  {label}")
 
 
 def _add_recipes(sub) -> None:
@@ -395,20 +552,21 @@ def _run_recipes(args) -> None:
         _print_wide(recipes_table())
         return
     entry = get_recipe(args.name)
-    console.print(f"[bold]{entry.name}[/] ({entry.paper}, {entry.model})", highlight=False)
-    console.print(inspect.cleandoc(entry.details), highlight=False, soft_wrap=True)
-    console.print(yaml.safe_dump(entry.settings, sort_keys=False).strip(), highlight=False)
+    _say(f"[bold]{entry.name}[/] ({entry.paper}, {entry.model})")
+    _say(inspect.cleandoc(entry.details))
+    _say(yaml.safe_dump(entry.settings, sort_keys=False).strip())
 
 
 def _add_filters(sub) -> None:
     p = sub.add_parser(
         "filters",
+        parents=[_shared("--weights", "--weights-file")],
         help="draw a model's learned kernels (the first conv layer in colour, like AlexNet's)",
         description="Draw the kernels of a conv layer as an image grid: the first layer's as "
         "colour (or grey) pictures, each min-max normalised on its own (Krizhevsky et al. 2012, "
         "Fig. 3); a deeper layer's as one grey tile per (filter, input channel) slice.",
     )
-    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("checkpoint", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT)
     p.add_argument("--layer", help="conv layer's module name (default: the first conv layer)")
     p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
     p.set_defaults(handler=_run_filters)
@@ -417,25 +575,30 @@ def _add_filters(sub) -> None:
 def _run_filters(args) -> None:
     from cnnlab.viz.filters import save_filter_picture
 
-    path, grid = save_filter_picture(args.checkpoint, args.layer, args.out)
+    path, grid = save_filter_picture(
+        args.checkpoint,
+        args.layer,
+        args.out,
+        weights=args.weights,
+        weights_file=args.weights_file,
+    )
     (filters, channels), (all_filters, all_channels) = grid.shown, grid.total
     kh, kw = grid.tile
-    console.print(
+    _say(
         f"{grid.layer}: {all_filters} filters of {kh}×{kw}×{all_channels}, drew "
-        f"{filters} × {channels if grid.per_channel else all_channels} channel(s) -> {path}",
-        highlight=False,
-        soft_wrap=True,
+        f"{filters} × {channels if grid.per_channel else all_channels} channel(s) -> {path}"
     )
 
 
 def _add_features(sub) -> None:
     p = sub.add_parser(
         "features",
+        parents=[_shared("--weights", "--weights-file")],
         help="draw the feature maps of chosen layers for one image",
         description="Run one image through a model and draw the output maps of chosen layers "
         "(default: the first, a middle and the last conv layer).",
     )
-    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("checkpoint", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT)
     p.add_argument("image", help="PNG or JPEG, resized to the model's input size")
     p.add_argument("--layers", help="comma-separated module names, e.g. features.c1,features.c3")
     p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
@@ -446,18 +609,21 @@ def _run_features(args) -> None:
     from cnnlab.viz.features import save_feature_maps
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
-    path, maps, stats = save_feature_maps(args.checkpoint, args.image, layers, args.out)
-    console.print(
-        f"image normalised with the mean and std of {stats.source}", highlight=False, soft_wrap=True
+    path, maps, stats = save_feature_maps(
+        args.checkpoint,
+        args.image,
+        layers,
+        args.out,
+        weights=args.weights,
+        weights_file=args.weights_file,
     )
+    _say(f"image normalised with the mean and std of {stats.source}")
     for name, layer_maps in maps.items():
-        console.print(
+        _say(
             f"  {name}: {tuple(layer_maps.shape)}, mean {float(layer_maps.mean()):.3f}, "
-            f"max {float(layer_maps.max()):.3f}",
-            highlight=False,
-            soft_wrap=True,
+            f"max {float(layer_maps.max()):.3f}"
         )
-    console.print(f"feature maps -> {path}", highlight=False, soft_wrap=True)
+    _say(f"feature maps -> {path}")
 
 
 def _add_convolve(sub) -> None:
@@ -478,24 +644,23 @@ def _run_convolve(args) -> None:
     from cnnlab.viz.features import save_convolution
 
     path, response = save_convolution(args.image, args.filter, args.out)
-    console.print(
+    _say(
         f"{args.filter}: response {response.shape[0]}×{response.shape[1]}, "
         f"min {float(response.min()):.3f}, max {float(response.max()):.3f}, "
-        f"mean |response| {float(response.abs().mean()):.3f} -> {path}",
-        highlight=False,
-        soft_wrap=True,
+        f"mean |response| {float(response.abs().mean()):.3f} -> {path}"
     )
 
 
 def _add_saliency(sub) -> None:
     p = sub.add_parser(
         "saliency",
+        parents=[_shared("--weights", "--weights-file")],
         help="saliency, guided backprop, deconvnet and occlusion maps for the top class",
         description="For one image's top class: gradient saliency (Simonyan et al. 2013), guided "
         "backpropagation (Springenberg et al. 2014), deconvnet (Zeiler & Fergus 2014) and "
         "occlusion sensitivity (a grey square slid over the image).",
     )
-    p.add_argument("checkpoint", help="checkpoint file, run directory, or model name (initial)")
+    p.add_argument("checkpoint", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT)
     p.add_argument("image", help="PNG or JPEG, resized to the model's input size")
     p.add_argument("--target", type=int, help="class index to explain (default: the top class)")
     p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
@@ -505,19 +670,32 @@ def _add_saliency(sub) -> None:
 def _run_saliency(args) -> None:
     from cnnlab.viz.saliency import save_saliency
 
-    path, maps, class_name = save_saliency(args.checkpoint, args.image, args.out, args.target)
-    peak = divmod(int(maps.occlusion.argmax()), maps.occlusion.shape[1])
-    console.print(
-        f"class {class_name}, p = {maps.probability:.3f}; occlusion hurts most at "
-        f"(y, x) = {peak} (drop {float(maps.occlusion.max()):.3f}) -> {path}",
-        highlight=False,
-        soft_wrap=True,
+    path, maps, class_name = save_saliency(
+        args.checkpoint,
+        args.image,
+        args.out,
+        args.target,
+        weights=args.weights,
+        weights_file=args.weights_file,
     )
+    peak = divmod(int(maps.occlusion.argmax()), maps.occlusion.shape[1])
+    _say(
+        f"class {class_name}, p = {maps.probability:.3f}; occlusion hurts most at "
+        f"(y, x) = {peak} (drop {float(maps.occlusion.max()):.3f}) -> {path}"
+    )
+    if maps.skipped:
+        _say(maps.skipped)
 
 
 def _add_landscape(sub) -> None:
     p = sub.add_parser(
         "landscape",
+        parents=[
+            _shared(
+                *("--data", "--data-dir", "--device", "--seed", "--out"),
+                out="PNG path (default: next to the checkpoint)",
+            )
+        ],
         help="loss landscape around a checkpoint (filter-normalised directions, Li et al. 2018)",
         description="Evaluate the loss on a grid around the trained weights along two random "
         "filter-normalised directions (Li et al. 2018; biases and BN parameters fixed, BN in "
@@ -525,15 +703,10 @@ def _add_landscape(sub) -> None:
         "points and a roughness number.",
     )
     p.add_argument("checkpoint", help="checkpoint file or run directory")
-    p.add_argument("--data", help="dataset to score (default: the one it was trained on)")
-    p.add_argument("--data-dir")
     p.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
     p.add_argument("--span", type=float, default=1.0, help="grid covers [-SPAN, SPAN] (1.0)")
     p.add_argument("--batches", type=int, default=4, help="training batches scored (default 4)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="draws the directions and the batches")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", help="PNG path (default: next to the checkpoint)")
     p.set_defaults(handler=_run_landscape)
 
 
@@ -549,29 +722,30 @@ def _run_landscape(args) -> None:
         batch_size=args.batch_size,
         seed=args.seed,
         data_dir=args.data_dir,
-        device=args.device,
+        device=_device(args.device),
         out=args.out,
     )
-    console.print(landscape.describe(), highlight=False, soft_wrap=True)
-    console.print(f"landscape -> {path}", highlight=False, soft_wrap=True)
+    _say(landscape.describe())
+    _say(f"landscape -> {path}")
 
 
 def _add_gradflow(sub) -> None:
     p = sub.add_parser(
         "gradflow",
+        parents=[
+            _shared(
+                *("--data", "--data-dir", "--device", "--seed", "--out"),
+                out="PNG path (default: gradflow.png here)",
+            )
+        ],
         help="per-layer gradient norms through depth, several models overlaid",
         description="One batch forward and backward; the norm of each conv/linear layer's "
         "weight gradient from input to output, one line per model (log scale), e.g. "
         "`cnnlab gradflow plain56 resnet56 --data synthetic`.",
     )
     p.add_argument("sources", nargs="+", metavar="CHECKPOINT_OR_MODEL")
-    p.add_argument("--data", default="synthetic", help="dataset for the batch (synthetic)")
-    p.add_argument("--data-dir")
     p.add_argument("--batch-size", type=int, default=32, help="images in the batch (32)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and the batch")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", help="PNG path (default: gradflow.png here)")
-    p.set_defaults(handler=_run_gradflow)
+    p.set_defaults(handler=_run_gradflow, data="synthetic")  # random images, no dataset needed
 
 
 def _run_gradflow(args) -> None:
@@ -585,7 +759,7 @@ def _run_gradflow(args) -> None:
         batch_size=args.batch_size,
         seed=args.seed,
         data_dir=args.data_dir,
-        device=args.device,
+        device=_device(args.device),
         out=args.out,
     )
     table = Table(title="weight-gradient norms")
@@ -601,7 +775,7 @@ def _run_gradflow(args) -> None:
             f"{flow.loss:.3f}",
         )
     _print_wide(table)
-    console.print(f"gradient flow -> {path}", highlight=False, soft_wrap=True)
+    _say(f"gradient flow -> {path}")
 
 
 def _add_plot(sub) -> None:
@@ -624,11 +798,9 @@ def _run_plot(args) -> None:
     from cnnlab.viz.curves import plot_runs
     from cnnlab.viz.diagnosis import diagnose_run
 
-    console.print(
-        f"curves: {plot_runs(args.runs, args.out, args.metric)}", highlight=False, soft_wrap=True
-    )
+    _say(f"curves: {plot_runs(args.runs, args.out, args.metric)}")
     for run in args.runs:
-        console.print(diagnose_run(run).text, highlight=False, soft_wrap=True)
+        _say(diagnose_run(run).text)
 
 
 def _add_diagnose(sub) -> None:
@@ -653,12 +825,18 @@ def _run_diagnose(args) -> None:
     if args.json:
         print(json.dumps(diagnosis.to_dict(), indent=2))
     else:
-        console.print(diagnosis.text, highlight=False, soft_wrap=True)
+        _say(diagnosis.text)
 
 
 def _add_lr_find(sub) -> None:
     p = sub.add_parser(
         "lr-find",
+        parents=[
+            _shared(
+                *("--data", "--data-dir", "--device", "--seed", "--out"),
+                out="PNG path (default lr_find_MODEL.png)",
+            )
+        ],
         help="learning-rate range test: loss vs an exponentially growing rate, suggested lr",
         description="Train MODEL for a few hundred steps while the learning rate grows "
         "exponentially from --start-lr to --end-lr; plot the smoothed loss against the rate "
@@ -666,17 +844,12 @@ def _add_lr_find(sub) -> None:
         "The model's and optimizer's state are restored afterwards.",
     )
     p.add_argument("model", help="registered model name (see `cnnlab models`)")
-    p.add_argument("--data", default="digits", help="dataset (default digits)")
-    p.add_argument("--data-dir", help="where the dataset lives (offline use)")
     p.add_argument("--optimizer", default="momentum", help="see `cnnlab optimizers`")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--start-lr", type=float, default=1e-6)
     p.add_argument("--end-lr", type=float, default=10.0)
     p.add_argument("--steps", type=int, default=200, help="steps of the sweep (default 200)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="PNG path (default lr_find_MODEL.png)")
-    p.set_defaults(handler=_run_lr_find)
+    p.set_defaults(handler=_run_lr_find, data="digits")  # the offline default dataset
 
 
 def _run_lr_find(args) -> None:
@@ -696,22 +869,19 @@ def _run_lr_find(args) -> None:
             start_lr=args.start_lr,
             end_lr=args.end_lr,
             steps=args.steps,
-            device=args.device,
+            device=_device(args.device),
             seed=args.seed,
             progress=lambda step: progress.update(task, completed=step),
         )
     title = f"learning-rate range test: {args.model} on {args.data}, {args.optimizer}"
     out = save_figure(lr_find_figure(result, title), args.out or f"lr_find_{args.model}.png")
-    stopped = "stopped when the loss blew up" if result.diverged else "no blow-up"
-    console.print(
-        f"swept lr {result.lrs[0]:.3g} -> {result.lrs[-1]:.3g} in {len(result.lrs)} steps "
-        f"({stopped})\n"
+    _say(
+        f"swept lr {result.lrs[0]:.3g} -> {result.lrs[-1]:.3g} in {len(result.lrs)} steps; "
+        f"{result.describe_end()}\n"
         f"suggested lr (steepest descent of the smoothed loss): {result.suggested_lr:.3g}\n"
         f"lowest smoothed loss {result.smoothed.min():.4f} at lr {result.min_loss_lr:.3g}; "
         f"minimum / 10: {result.min_over_ten_lr:.3g}\n"
-        f"plot: {out}",
-        highlight=False,
-        soft_wrap=True,
+        f"plot: {out}"
     )
 
 
@@ -737,9 +907,7 @@ def _run_compare(args) -> None:
 
     points = compare_points(args.models, results=args.results, runs=args.runs)
     _print_wide(points_table(points))
-    console.print(
-        f"chart: {save_figure(compare_figure(points), args.out)}", highlight=False, soft_wrap=True
-    )
+    _say(f"chart: {save_figure(compare_figure(points), args.out)}")
 
 
 def _add_report(sub) -> None:
@@ -758,9 +926,28 @@ def _add_report(sub) -> None:
 def _run_report(args) -> None:
     from cnnlab.viz.report import build_report
 
-    console.print(
-        f"report: {build_report(args.run_dir, args.out)}", highlight=False, soft_wrap=True
+    _say(f"report: {build_report(args.run_dir, args.out)}")
+
+
+def _add_results(sub) -> None:
+    p = sub.add_parser(
+        "results",
+        help="the papers' accuracies beside cnnlab's measured ones, with the commands",
+        description="The results table: model, recipe, dataset, the paper's figure, cnnlab's "
+        "measured figure (mean ± std over seeds, or 'not measured'), epochs, wall time, "
+        "machine and the command that measures it.",
     )
+    p.add_argument("--markdown", action="store_true", help="print the table as README shows it")
+    p.set_defaults(handler=_run_results)
+
+
+def _run_results(args) -> None:
+    from cnnlab.results import results_markdown, results_table
+
+    if args.markdown:
+        print(results_markdown())
+    else:
+        _print_wide(results_table())
 
 
 def _add_export(sub) -> None:
@@ -778,9 +965,7 @@ def _add_export(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
     p.add_argument("--out", help="file to write (default NAME.onnx here, or beside a checkpoint)")
     p.add_argument("--input", metavar="CxHxW", help="input size (default: the model's own)")
-    p.add_argument(
-        "--dynamic-batch", action="store_true", help="leave the batch dimension free"
-    )
+    p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
     p.set_defaults(handler=_run_export)
 
 
@@ -796,7 +981,40 @@ def _run_export(args) -> None:
         dynamic_batch=args.dynamic_batch,
         weights=getattr(args, "weights", None),
     )
-    console.print(result.describe(), highlight=False, soft_wrap=True)
+    _say(result.describe())
+
+
+def _add_lab(sub) -> None:
+    p = sub.add_parser(
+        "lab",
+        help="the lectures as an interactive page: convolution, network, optimizers, landscape",
+        description="Open a local page (127.0.0.1, a free port) with five views: convolution "
+        "step by step, the network explorer (summary, feature maps, receptive fields), an "
+        "optimizer race, the loss landscape in 3-D and saliency maps. Ctrl-C stops it. With "
+        "--export the same page is written as one self-contained offline file.",
+    )
+    p.add_argument(
+        "source", nargs="?", metavar="MODEL_OR_CHECKPOINT", help="checkpoint, run dir or model"
+    )
+    p.add_argument("--image", help="PNG or JPEG for the convolution, features and saliency")
+    p.add_argument("--export", metavar="FILE", help="write the page to FILE instead of serving")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
+    p.add_argument("--grid", type=int, default=15, help="landscape points per axis (default 15)")
+    p.add_argument("--surfaces", help="export only these race surfaces, e.g. rosenbrock,saddle")
+    p.set_defaults(handler=_run_lab)
+
+
+def _run_lab(args) -> None:
+    from cnnlab.lab import Lab, export_page, serve
+
+    lab = Lab(args.source, args.image, landscape_grid=args.grid)
+    if args.export:
+        surfaces = [s.strip() for s in args.surfaces.split(",")] if args.surfaces else None
+        path = export_page(lab, args.export, surfaces=surfaces)
+        _say(f"lab page ({path.stat().st_size / 1e6:.1f} MB, works offline) -> {path}")
+        return
+    serve(lab, port=args.port, open_browser=not args.no_browser, announce=_say)
 
 
 COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, look inside
@@ -806,7 +1024,9 @@ COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, loo
     _add_train,
     _add_resume,
     _add_evaluate,
+    _add_predict,
     _add_recipes,
+    _add_results,
     _add_optimizers,
     _add_optim_lab,
     _add_plot,
@@ -821,10 +1041,16 @@ COMMANDS = [  # in the order `cnnlab --help` lists them: build, size, train, loo
     _add_landscape,
     _add_gradflow,
     _add_export,
+    _add_lab,
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _parsers()[0]
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``cnnlab`` parser and its subcommands' parsers by name."""
     parser = _OneLineErrorParser(
         prog="cnnlab",
         description="Build, size, train, compare and understand classic convolutional networks.",
@@ -834,15 +1060,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for add_command in COMMANDS:
         add_command(sub)
-    return parser
+    return parser, sub.choices
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, commands = _parsers()
+    args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):  # the file's values as defaults: given flags override
+            commands[args.command].set_defaults(**_config_defaults(args.config))
+            args = parser.parse_args(argv)
         args.handler(args)
     except CnnlabError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        _say(f"[bold red]error:[/] {escape(str(error))}", err=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

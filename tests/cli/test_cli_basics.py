@@ -2,36 +2,38 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
-import cnnlab
-
-
-def run_cnnlab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
+from cnnlab import __version__
 
 
-def test_help_lists_commands():
-    result = run_cnnlab("--help")
+def test_installed_entry_point_prints_the_version():
+    """The one test that starts the installed ``cnnlab`` script (pyproject's entry point)."""
+    script = Path(sys.executable).with_name("cnnlab")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_help_lists_commands(cnnlab):
+    result = cnnlab("--help")
     assert result.returncode == 0
     assert "models" in result.stdout and "summary" in result.stdout
 
 
-def test_version():
-    result = run_cnnlab("--version")
-    assert result.returncode == 0 and cnnlab.__version__ in result.stdout
+def test_version(cnnlab):
+    result = cnnlab("--version")
+    assert result.returncode == 0 and f"cnnlab {__version__}" in result.stdout
 
 
-def test_unknown_command_is_one_line_exit_2():
-    result = run_cnnlab("trian")
+def test_unknown_command_is_one_line_exit_2(cnnlab):
+    result = cnnlab("trian")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_model_is_one_line_with_suggestion():
-    result = run_cnnlab("summary", "vgg16bn")
+def test_unknown_model_is_one_line_with_suggestion(cnnlab):
+    result = cnnlab("summary", "vgg16bn")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "vgg16_bn" in lines[0]

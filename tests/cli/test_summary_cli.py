@@ -1,8 +1,6 @@
-"""`cnnlab summary` and `cnnlab models` as a user runs them: the real command, in a subprocess."""
+"""`cnnlab summary` and `cnnlab models` as a user runs them (the entry point, in-process)."""
 
 import json
-import subprocess
-import sys
 
 import torch
 from torch import nn
@@ -11,13 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnlab.cli import main
 
 
-def run_cnnlab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", *args], capture_output=True, text=True, timeout=300
-    )
-
-
-def _one_line_error(result: subprocess.CompletedProcess) -> str:
+def _one_line_error(result) -> str:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -25,8 +17,8 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_summary_vgg16_prints_the_lecture_rows_and_totals():
-    result = run_cnnlab("summary", "vgg16")
+def test_summary_vgg16_prints_the_lecture_rows_and_totals(cnnlab):
+    result = cnnlab("summary", "vgg16")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     # seeds/001 VGG-16 table: first conv 224×224×64 = 3,211,264 values, 1,728 weights + 64
@@ -37,9 +29,9 @@ def test_summary_vgg16_prints_the_lecture_rows_and_totals():
     assert "VGG-16 table" in " ".join(out.split())
 
 
-def test_summary_of_a_spec_as_json_matches_the_hand_built_network():
+def test_summary_of_a_spec_as_json_matches_the_hand_built_network(cnnlab):
     spec = "[conv6k5-pool2]x2-conv120k5-fc84-fc10"
-    result = run_cnnlab(
+    result = cnnlab(
         "summary", spec, "--input", "1x32x32", "--json", "--batch-size", "2", "--all-activations"
     )
     assert result.returncode == 0, result.stderr
@@ -74,8 +66,8 @@ def test_summary_depth_aggregates_in_the_command(capsys):
     assert rows[5]["output_shape"] == [64, 56, 56]
 
 
-def test_too_small_input_is_one_line_with_exit_2():
-    too_small = _one_line_error(run_cnnlab("summary", "vgg16", "--input", "3x16x16"))
+def test_too_small_input_is_one_line_with_exit_2(cnnlab):
+    too_small = _one_line_error(cnnlab("summary", "vgg16", "--input", "3x16x16"))
     assert "layer 'features.30'" in too_small and "would output 512×0×0" in too_small
     assert "smallest input that works is 3×32×32" in too_small  # torchvision's min_size
 
@@ -91,8 +83,8 @@ def test_bad_input_size_and_bad_spec_are_one_line_with_exit_2(capsys):
     assert "position 9" in bad_spec and "conv6k5-^pol2" in bad_spec
 
 
-def test_models_lists_the_vgg_family_with_parameters_and_macs():
-    result = run_cnnlab("models", "vgg*")
+def test_models_lists_the_vgg_family_with_parameters_and_macs(cnnlab):
+    result = cnnlab("models", "vgg*")
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if "vgg16 " in line]
     assert len(rows) == 1
@@ -108,8 +100,8 @@ def test_models_pattern_that_matches_nothing(capsys):
     assert len(error.splitlines()) == 1 and "vgx*" in error
 
 
-def test_summary_help_states_the_convention_and_grammar():
-    result = run_cnnlab("summary", "--help")
+def test_summary_help_states_the_convention_and_grammar(cnnlab):
+    result = cnnlab("summary", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert "FLOPs = 2 x MACs" in text and "bias not counted" in text

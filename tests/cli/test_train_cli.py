@@ -4,32 +4,21 @@ the train/resume/evaluate/recipes commands' error paths exit 2 with one line."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 
 import pytest
 
 from cnnlab.cli import main
 
 
-def cnnlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def main_job(tmp_path_factory):
+def main_job(tmp_path_factory, cnnlab):
     """`cnnlab train lenet5` with no other flag, in a fresh directory."""
     cwd = tmp_path_factory.mktemp("main_job")
     finished = cnnlab("train", "lenet5", cwd=cwd)
     return cwd, finished
 
 
-def test_train_lenet5_reaches_97_percent_on_the_digits(main_job):
+def test_train_lenet5_reaches_97_percent_on_the_digits(main_job, cnnlab):
     cwd, finished = main_job
     assert finished.returncode == 0, finished.stderr
     (run_dir,) = (cwd / "runs").iterdir()
@@ -47,7 +36,7 @@ def test_train_lenet5_reaches_97_percent_on_the_digits(main_job):
     assert f"{run_dir} on digits" in evaluated.stdout.replace("\n", "")
 
 
-def test_error_paths_are_one_line(main_job, tmp_path, capsys):
+def test_error_paths_are_one_line(main_job, tmp_path, capsys, cnnlab):
     cwd, _ = main_job
     (run_dir,) = (cwd / "runs").iterdir()
     truncated = tmp_path / "truncated.pt"
@@ -72,7 +61,7 @@ def test_error_paths_are_one_line(main_job, tmp_path, capsys):
         assert message in " ".join(capsys.readouterr().err.split())
 
 
-def test_recipes_lists_every_paper(capsys):
+def test_recipes_lists_every_paper(capsys, cnnlab):
     assert main(["recipes"]) == 0
     listing = capsys.readouterr().out
     for name in ("lenet1998", "alexnet2012", "resnet2016_cifar", "wrn2016_cifar", "fast_cifar"):
@@ -80,3 +69,49 @@ def test_recipes_lists_every_paper(capsys):
     detail = cnnlab("recipes", "resnet2016_cifar")
     assert detail.returncode == 0
     assert "32k and 48k iterations" in " ".join(detail.stdout.split())
+
+
+def test_config_file_repeats_a_run_exactly_and_flags_override_it(tmp_path, cnnlab):
+    import torch
+    import yaml
+
+    from cnnlab.checkpoint import load_checkpoint
+
+    first = tmp_path / "first"
+    quick = ["--epochs", "1", "--batch-size", "256", "--seed", "3"]
+    assert cnnlab("train", "lenet5", *quick, "--out", first).returncode == 0
+    again = cnnlab("train", "--config", first / "config.yaml", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    settings = yaml.safe_load((first / "config.yaml").read_text())
+    repeated = yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())
+    assert repeated == {**settings, "out": str(tmp_path / "again")}
+    weights, same = load_checkpoint(first)["model"], load_checkpoint(tmp_path / "again")["model"]
+    assert all(torch.equal(weights[name], same[name]) for name in weights)  # CPU, fixed seed
+
+    changed = cnnlab(
+        "train", "--config", first / "config.yaml", "--seed", "4", "--out", tmp_path / "seed4"
+    )
+    assert changed.returncode == 0, changed.stderr
+    overridden = yaml.safe_load((tmp_path / "seed4" / "config.yaml").read_text())
+    assert overridden == {**settings, "seed": 4, "out": str(tmp_path / "seed4")}
+
+
+def test_a_hand_written_config_file_takes_the_recipe_s_place(tmp_path, cnnlab):
+    import yaml
+
+    from cnnlab.training.recipes import get_recipe
+
+    (tmp_path / "run.yaml").write_text("model: lenet5\nbatch_size: 256\nlr: 0.001\n")
+    finished = cnnlab("train", "--config", "run.yaml", "--epochs", "1", "--out", "r", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    written = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    recipe = get_recipe("lenet1998")  # lenet5's own recipe fills what the file leaves out
+    assert written["recipe"] == "lenet1998" and written["schedule"] == recipe.settings["schedule"]
+    assert (written["batch_size"], written["lr"], written["epochs"]) == (256, 0.001, 1)
+
+    (tmp_path / "typo.yaml").write_text("modle: lenet5\n")
+    typo = cnnlab("train", "--config", "typo.yaml", cwd=tmp_path)
+    assert typo.returncode == 2 and "unknown training option(s) modle" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) == 1
+    no_model = cnnlab("train", cwd=tmp_path)
+    assert no_model.returncode == 2 and "--config" in no_model.stderr

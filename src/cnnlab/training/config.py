@@ -11,14 +11,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
 from cnnlab.errors import ConfigError
+from cnnlab.validate import check_fields
 
-SCHEDULES = ("none", "step", "multistep", "plateau", "googlenet", "cosine", "onecycle")
-LOSSES_ON_NONFINITE = ("stop", "skip")
+Schedule = Literal[
+    "none", "step", "multistep", "plateau", "googlenet", "cosine", "onecycle", "linear"
+]
+MilestoneUnit = Literal["epoch", "iter"]
+OnNonfinite = Literal["stop", "skip"]
+# the accepted values, for validation and the CLI's choices
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+MILESTONE_UNITS: tuple[str, ...] = get_args(MilestoneUnit)
+LOSSES_ON_NONFINITE: tuple[str, ...] = get_args(OnNonfinite)
 
 
 @dataclass
@@ -27,13 +35,23 @@ class TrainConfig:
 
     ``None`` means "not set": the recipe or the model decides (``loss=None`` uses the model's
     ``default_loss``, ``amp=None`` turns bf16 autocast on where the hardware has it,
-    ``channels_last=None`` turns it on for convolutional nets).
+    ``channels_last=None`` turns it on for convolutional nets). ``amp`` and ``eval_amp`` (the
+    precision of the per-epoch test, ``None``: as training) are decided when the run starts and
+    written into its config, so a resumed run, and ``cnnlab evaluate`` of it, keep them.
+
+    The speedrun tricks (Jordan 2024), each off by default: ``whitening`` (patch-whitening init
+    of the first conv, frozen; its bias trains for ``whitening_bias_epochs``, None: always),
+    ``dirac_init``, ``freeze_norm_weights``, ``norm_bias_lr_scale`` (BatchNorm shifts' rate
+    multiplier, their per-step decay kept), ``lookahead`` (decay, synchronised every
+    ``lookahead_every`` steps, see ``cnnlab.training.lookahead``), the ``linear`` schedule
+    (warm-up from ``warmup_start`` over ``warmup_epochs``, then linear to ``lr_end_factor``).
     """
 
     model: str = "lenet5"
     recipe: str | None = None
     data: str = "digits"
     data_dir: str | None = None
+    skip_bad_images: bool = False
     model_kwargs: dict = field(default_factory=dict)
     input_size: list[int] | None = None
     augment: str = "default"
@@ -45,26 +63,36 @@ class TrainConfig:
     weight_decay: float = 0.0
     decay_norm_and_bias: bool = True
     optimizer_args: dict = field(default_factory=dict)
-    schedule: str = "none"
+    schedule: Schedule = "none"
     milestones: list[float] = field(default_factory=list)
-    milestone_unit: str = "epoch"
+    milestone_unit: MilestoneUnit = "epoch"
     gamma: float = 0.1
     step_size: float = 30
     patience: int = 5
     warmup_epochs: float = 0.0
     warmup_until_error: float | None = None
     warmup_factor: float = 0.1
+    warmup_start: float = 0.01
+    lr_end_factor: float = 0.0
     loss: str | None = None
     label_smoothing: float = 0.0
     clip: float | None = None
     ema: float | None = None
+    lookahead: float | None = None
+    lookahead_every: int = 5
+    whitening: bool = False
+    whitening_bias_epochs: int | None = None
+    dirac_init: bool = False
+    freeze_norm_weights: bool = False
+    norm_bias_lr_scale: float = 1.0
     device: str = "auto"
     amp: bool | None = None
+    eval_amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
     threads: int | None = None
     seed: int = 0
-    on_nonfinite: str = "stop"
+    on_nonfinite: OnNonfinite = "stop"
     log_every: int = 20
     out: str | None = None
 
@@ -73,6 +101,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise a ``ConfigError`` naming the first bad value and its accepted range."""
+        check_fields("train", self)  # each field's type, from its annotation
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
@@ -83,7 +112,7 @@ class TrainConfig:
                 f"unknown schedule '{self.schedule}'; choose one of {', '.join(SCHEDULES)}",
             ),
             (
-                self.milestone_unit in ("epoch", "iter"),
+                self.milestone_unit in MILESTONE_UNITS,
                 f"milestone unit must be 'epoch' or 'iter', got '{self.milestone_unit}'",
             ),
             (
@@ -104,6 +133,30 @@ class TrainConfig:
                 f"device must be auto, cpu or cuda, got '{self.device}'",
             ),
             (self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}"),
+            (
+                0 < self.warmup_start <= 1,
+                f"--warmup-start must be in (0, 1], e.g. 0.2, got {self.warmup_start}",
+            ),
+            (
+                0 <= self.lr_end_factor <= 1,
+                f"--lr-end-factor must be in [0, 1], e.g. 0.07, got {self.lr_end_factor}",
+            ),
+            (
+                self.lookahead is None or 0 < self.lookahead < 1,
+                f"--lookahead decay must be in (0, 1), e.g. 0.95, got {self.lookahead}",
+            ),
+            (
+                self.lookahead_every >= 1,
+                f"--lookahead-every must be >= 1 step, got {self.lookahead_every}",
+            ),
+            (
+                self.whitening_bias_epochs is None or self.whitening_bias_epochs >= 0,
+                f"--whitening-bias-epochs must be >= 0, got {self.whitening_bias_epochs}",
+            ),
+            (
+                self.norm_bias_lr_scale > 0,
+                f"--norm-bias-lr-scale must be > 0, e.g. 64, got {self.norm_bias_lr_scale}",
+            ),
             (self.log_every >= 1, f"log interval must be >= 1, got {self.log_every}"),
             (
                 self.threads is None or self.threads >= 1,
