@@ -1,8 +1,5 @@
 """``cnnlab optimizers`` and ``cnnlab optim-lab`` as a user runs them."""
 
-import subprocess
-import sys
-
 import numpy as np
 from PIL import Image
 from rich.console import Console
@@ -10,17 +7,6 @@ from rich.console import Console
 from cnnlab import cli
 from cnnlab.cli import main
 from cnnlab.optim import list_optimizers
-
-
-def run_cnnlab(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={"COLUMNS": "200", "PATH": "", "OMP_NUM_THREADS": "1"},
-    )
 
 
 def test_optimizers_table_lists_every_optimizer_with_its_facts(capsys, monkeypatch):
@@ -35,8 +21,8 @@ def test_optimizers_table_lists_every_optimizer_with_its_facts(capsys, monkeypat
     assert "betas=(0.9,0.999)" in out  # the lecture's Adam defaults
 
 
-def test_optim_lab_writes_picture_gif_and_table(tmp_path):
-    result = run_cnnlab(
+def test_optim_lab_writes_picture_gif_and_table(tmp_path, cnnlab):
+    result = cnnlab(
         "optim-lab",
         "rosenbrock",
         "--optimizers",
@@ -47,6 +33,7 @@ def test_optim_lab_writes_picture_gif_and_table(tmp_path):
         "--out",
         "race.png",
         cwd=tmp_path,
+        env={"PATH": ""},  # the GIF needs no external program (ffmpeg, ImageMagick)
     )
     assert result.returncode == 0, result.stderr
     assert "newton" in result.stdout and "distance to minimum" in result.stdout
@@ -93,8 +80,8 @@ def test_optim_lab_options_change_the_race(tmp_path, capsys):
     assert (tmp_path / "cliff.png").stat().st_size > 10_000
 
 
-def test_unknown_optimizer_is_one_line_with_suggestion(tmp_path):
-    result = run_cnnlab("optim-lab", "ravine", "--optimizers", "adamm", cwd=tmp_path)
+def test_unknown_optimizer_is_one_line_with_suggestion(tmp_path, cnnlab):
+    result = cnnlab("optim-lab", "ravine", "--optimizers", "adamm", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown optimizer 'adamm'" in lines[0] and "adam" in lines[0]

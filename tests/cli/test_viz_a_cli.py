@@ -1,11 +1,9 @@
 """`cnnlab plot`, `diagnose`, `lr-find`, `compare` and `report` as a user runs them.
 
-The commands that write pictures run as real processes; the quicker checks of printed output
-call the same entry point in-process.
+Every command runs in-process through the entry point (``cli.main``), output captured.
 """
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,23 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viz"))
 from synthetic_runs import write_run  # noqa: E402
 
 
-def cnnlab(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     return write_run(root / "plain", "overfitting"), write_run(root / "residual", "healthy")
 
 
-def test_plot_overlays_runs_and_diagnoses_each(runs, tmp_path):
+def test_plot_overlays_runs_and_diagnoses_each(runs, tmp_path, cnnlab):
     out = tmp_path / "both.png"
     result = cnnlab("plot", *runs, "--out", out)
     assert result.returncode == 0, result.stderr
@@ -43,7 +31,7 @@ def test_plot_overlays_runs_and_diagnoses_each(runs, tmp_path):
     assert "diagnosis of residual:\n  - healthy" in result.stdout
 
 
-def test_report_writes_a_self_contained_page(runs, tmp_path):
+def test_report_writes_a_self_contained_page(runs, tmp_path, cnnlab):
     out = tmp_path / "report.html"
     result = cnnlab("report", runs[1], "--out", out)
     assert result.returncode == 0, result.stderr
@@ -51,7 +39,7 @@ def test_report_writes_a_self_contained_page(runs, tmp_path):
     assert page.count('src="data:image/png;base64,') == 2 and "https://" not in page
 
 
-def test_lr_find_suggests_a_rate_and_plots_the_sweep(tmp_path):
+def test_lr_find_suggests_a_rate_and_plots_the_sweep(tmp_path, cnnlab):
     out = tmp_path / "lr.png"
     result = cnnlab(
         "lr-find",
@@ -75,7 +63,7 @@ def test_lr_find_suggests_a_rate_and_plots_the_sweep(tmp_path):
     assert imread(out).shape[:2] == (500, 800)
 
 
-def test_a_mistake_gives_one_line_and_status_2(tmp_path):
+def test_a_mistake_gives_one_line_and_status_2(tmp_path, cnnlab):
     result = cnnlab("plot", "no-such-run", cwd=tmp_path)
     assert result.returncode == 2
     assert "no metrics.csv in no-such-run" in result.stderr
