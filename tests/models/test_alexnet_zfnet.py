@@ -111,18 +111,18 @@ def test_alexnet_in_chans_and_num_classes():
 
 
 def test_alexnet_paper_parameter_count_by_hand():
-    model = meta_model("alexnet_paper")
-    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    one_tower = meta_model("alexnet_paper", two_towers=False)
+    layers = [m for m in one_tower.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert [count(m) for m in layers] == ALEXNET_PAPER_LAYERS
-    assert count(model) == sum(ALEXNET_PAPER_LAYERS) == 62_378_344
-    two_towers = meta_model("alexnet_paper", two_towers=True)
+    assert count(one_tower) == sum(ALEXNET_PAPER_LAYERS) == 62_378_344
+    two_towers = meta_model("alexnet_paper")  # the paper's two towers are the default
     layers = [m for m in two_towers.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert [count(m) for m in layers] == ALEXNET_TWO_TOWER_LAYERS
     assert count(two_towers) == sum(ALEXNET_TWO_TOWER_LAYERS) == 60_965_224  # "60 million"
 
 
 def test_alexnet_paper_two_towers_group_conv2_4_5_only():
-    model = meta_model("alexnet_paper", two_towers=True)
+    model = meta_model("alexnet_paper")
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
     assert convs[1].weight.shape == (256, 48, 5, 5)  # the paper's 5x5x48 kernels

@@ -19,6 +19,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 
 PAPER = "Krizhevsky et al. 2012"
 
@@ -51,7 +52,33 @@ class ConvStage:
     after: tuple[str, ...] = ()
 
 
-class EightLayerConvNet(nn.Module):
+class AlexNetLayout(ImageClassifier):
+    """``features`` -> ``avgpool`` -> flatten -> ``classifier``: torchvision's AlexNet and VGG.
+
+    The head is the three fully connected layers; ``num_features`` is the width of the last
+    convolution.
+    """
+
+    features: nn.Sequential
+    avgpool: nn.Module
+    classifier: nn.Sequential
+
+    @property
+    def num_features(self) -> int:
+        return [m for m in self.features if isinstance(m, nn.Conv2d)][-1].out_channels
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(x), 1))
+
+
+class TorchvisionAlexNet(AlexNetLayout, torchvision.models.AlexNet):
+    """torchvision's AlexNet (same modules, same state dict) with the zoo's model API."""
+
+
+class EightLayerConvNet(AlexNetLayout):
     """Five convolutional stages and three fully connected layers: the AlexNet layout.
 
     The attribute names (``features``, ``avgpool``, ``classifier``) follow torchvision's
@@ -117,10 +144,6 @@ class EightLayerConvNet(nn.Module):
             nn.Linear(hidden_units, num_classes),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(x.flatten(1))
-
 
 def alexnet_paper_stages(two_towers: bool = False) -> tuple[ConvStage, ...]:
     """The five stages of Krizhevsky et al. 2012, Fig. 2 and Section 3.5.
@@ -138,34 +161,33 @@ def alexnet_paper_stages(two_towers: bool = False) -> tuple[ConvStage, ...]:
     )
 
 
-@register_model(paper="Krizhevsky et al. 2012")
+@register_model(input_size=(3, 227, 227), paper="Krizhevsky et al. 2012")
 def alexnet_paper(
-    *, num_classes: int = 1000, in_chans: int = 3, two_towers: bool = False, **kwargs
+    *, num_classes: int = 1000, in_chans: int = 3, two_towers: bool = True, **kwargs
 ) -> EightLayerConvNet:
     """AlexNet as published: Krizhevsky et al. 2012, Section 3 and Fig. 2.
 
     96-256-384-384-256 filters, 11×11 stride 4 on 227×227 (the paper's "224" does not give
     its own 55×55 maps), LRN after conv1 and conv2, overlapping 3×3/2 max-pooling, dropout
-    0.5 in the first two fully connected layers. 62,378,344 parameters in one tower;
-    ``two_towers=True`` restores the two-GPU grouped conv2/4/5 (60,965,224, the paper's
-    "60 million").
+    0.5 in the first two fully connected layers. Two towers, as in the paper and the lectures:
+    conv2, conv4 and conv5 see only their own GPU's maps (conv2's filters are 5×5×48), giving
+    60,965,224 parameters, the paper's "60 million"; ``two_towers=False`` joins them into one
+    tower (62,378,344).
     """
-    model = EightLayerConvNet(
+    return EightLayerConvNet(
         alexnet_paper_stages(two_towers), num_classes=num_classes, in_chans=in_chans, **kwargs
     )
-    model.default_input_size = (in_chans, 227, 227)
-    return model
 
 
-@register_model(paper="Krizhevsky 2014")
-def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=(3, 224, 224), paper="Krizhevsky 2014")
+def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> TorchvisionAlexNet:
     """AlexNet as torchvision builds it: the one-tower variant of Krizhevsky 2014.
 
     "One weird trick for parallelizing convolutional neural networks" (arXiv:1404.5997):
     64-192-384-256-256 filters, no LRN. State dict identical to
     ``torchvision.models.alexnet``, so its weights load unchanged. Input 224×224.
     """
-    model = torchvision.models.AlexNet(num_classes=num_classes, **kwargs)
+    model = TorchvisionAlexNet(num_classes=num_classes, **kwargs)
     if in_chans != 3:
         first = model.features[0]
         model.features[0] = nn.Conv2d(
@@ -175,5 +197,4 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Modul
             stride=first.stride,
             padding=first.padding,
         )
-    model.default_input_size = (in_chans, 224, 224)
     return model
