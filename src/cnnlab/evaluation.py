@@ -8,6 +8,9 @@ The papers' test-time tricks, on top of ``torchvision.transforms.v2.functional``
   256/224 and cut into ten crops of the model's input size.
 * ``multiscale``: VGG's multi-scale test: the image at several scales (0.875x, 1x, 1.125x
   here, standing for Q in {S-32, S, S+32}), which needs a network with global pooling.
+* ``flipshift``: Jordan 2024's multi-crop test for small images: the image and its mirror
+  (weight 1/2 together), and the image translated by one pixel up-left and down-right
+  (reflect padding) with their mirrors (1/2 together).
 * several checkpoints: their softmax outputs are averaged (AlexNet's and GoogLeNet's 7-net
   ensembles).
 """
@@ -26,7 +29,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
 
-TTA_MODES = ("none", "flip", "tencrop", "multiscale")
+TTA_MODES = ("none", "flip", "tencrop", "multiscale", "flipshift")
 MULTISCALE_FACTORS = (0.875, 1.0, 1.125)
 TENCROP_ENLARGE = 256 / 224
 
@@ -117,11 +120,14 @@ def tta_probabilities(model: nn.Module, images: torch.Tensor, tta: str = "none")
     Args:
         model: a classifier in eval mode.
         images: a normalised batch ``[N, C, H, W]`` at the model's input size.
-        tta: ``none``, ``flip``, ``tencrop`` or ``multiscale``.
+        tta: ``none``, ``flip``, ``tencrop``, ``multiscale`` or ``flipshift``.
     """
     check_tta(tta)
     height, width = images.shape[-2:]
-    if tta == "none":
+    weights = None  # equal unless the mode says otherwise
+    if tta == "flipshift":
+        views, weights = flipshift_views(images), FLIPSHIFT_WEIGHTS
+    elif tta == "none":
         views = [images]
     elif tta == "flip":
         views = [images, TF.horizontal_flip(images)]
@@ -133,8 +139,8 @@ def tta_probabilities(model: nn.Module, images: torch.Tensor, tta: str = "none")
             TF.resize(images, [round(height * f), round(width * f)], antialias=True)
             for f in MULTISCALE_FACTORS
         ]
-    total = None
-    for view in views:
+    total: torch.Tensor | float = 0.0
+    for view, weight in zip(views, weights or [1 / len(views)] * len(views), strict=True):
         try:
             probabilities = F.softmax(model(view).float(), dim=1)
         except (RuntimeError, GeometryError) as error:
@@ -143,8 +149,20 @@ def tta_probabilities(model: nn.Module, images: torch.Tensor, tta: str = "none")
                 f"({str(error).splitlines()[0][:100]}); multi-scale testing needs a network "
                 "with global pooling, use --tta flip or tencrop"
             ) from error
-        total = probabilities if total is None else total + probabilities
-    return total / len(views)
+        total = total + weight * probabilities
+    return total
+
+
+FLIPSHIFT_WEIGHTS = (1 / 4, 1 / 4, 1 / 8, 1 / 8, 1 / 8, 1 / 8)
+
+
+def flipshift_views(images: torch.Tensor) -> list[torch.Tensor]:
+    """The six ``flipshift`` views: image, mirror, and the two 1-pixel translations (up-left,
+    down-right, from the reflect-padded image) each with its mirror."""
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
+    shifted = [padded[..., :height, :width], padded[..., 2 : 2 + height, 2 : 2 + width]]
+    return [view for image in (images, *shifted) for view in (image, TF.horizontal_flip(image))]
 
 
 @torch.no_grad()
@@ -157,20 +175,25 @@ def evaluate(
     device: str = "auto",
     batch_size: int = 256,
     use_ema: bool = False,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
 ) -> EvaluationResult:
     """Top-1 and top-5 accuracy of one checkpoint, or of an ensemble of several.
 
     Args:
-        checkpoints: checkpoint files or run directories; several are averaged (softmax mean).
-        data: dataset name; default: the one the (first) checkpoint was trained on.
+        checkpoints: checkpoint files, run directories or registered model names
+            (MODEL_OR_CHECKPOINT); several are averaged (softmax mean).
+        data: dataset name; default: the one the (first) checkpoint or weights were trained on.
         data_dir: where the dataset lives, as for ``cnnlab train --data-dir``.
         tta: test-time augmentation: ``none``, ``flip``, ``tencrop`` or ``multiscale``.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: test images per batch.
         use_ema: evaluate the checkpoints' EMA weights.
+        weights, weights_file: for registered model names given in place of checkpoints, as in
+            ``create_model`` (e.g. ``evaluate("resnet20", weights="cifar10")``).
     """
-    from cnnlab.checkpoint import model_from_checkpoint
     from cnnlab.data import load_dataset, make_loader
+    from cnnlab.model_source import load_source
 
     if isinstance(checkpoints, (str, Path)):
         checkpoints = [checkpoints]
@@ -179,24 +202,30 @@ def evaluate(
     check_tta(tta)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = [model_from_checkpoint(path, device, use_ema=use_ema) for path in checkpoints]
-    models = [model for model, _ in loaded]
-    states = [state for _, state in loaded]
-    classes = {state["model_kwargs"].get("num_classes") for state in states}
+    sources = [
+        load_source(
+            path, weights=weights, weights_file=weights_file, device=device, use_ema=use_ema
+        )
+        for path in checkpoints
+    ]
+    models = [source.model for source in sources]
+    classes = {source.num_classes for source in sources} - {None}
     if len(classes) > 1:
         raise CheckpointError(
             f"the checkpoints predict different numbers of classes ({sorted(classes)}); "
             "an ensemble needs models of the same dataset"
         )
-    first_config = states[0]["config"]
-    data = data or first_config["data"]
-    dataset = load_dataset(data, data_dir=data_dir or first_config.get("data_dir"))
-    if dataset.num_classes not in classes:
+    first = sources[0]
+    data = data or first.data
+    if data is None:
+        raise ConfigError(f"{first.label} records no dataset; name one with --data")
+    dataset = load_dataset(data, data_dir=data_dir or first.data_dir)
+    if classes and dataset.num_classes not in classes:
         raise ConfigError(
             f"{data} has {dataset.num_classes} classes but the checkpoints predict "
             f"{classes.pop()}; evaluate on the dataset they were trained on"
         )
-    input_size = first_config.get("input_size") or dataset.input_size
+    input_size = first.fed_size or dataset.input_size
     loader = make_loader(
         "test",
         dataset,
@@ -213,3 +242,72 @@ def evaluate(
     return EvaluationResult(
         tuple(map(str, checkpoints)), data, tta, int(result.count), result.top1, result.top5
     )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most probable classes for one image.
+
+    Attributes:
+        image: the image file.
+        top: ``(class index, class name, probability)``, most probable first.
+    """
+
+    image: str
+    top: tuple[tuple[int, str, float], ...]
+
+
+@torch.no_grad()
+def predict(
+    source: str | Path,
+    images: Sequence[str | Path],
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
+    top: int = 5,
+    tta: str = "none",
+    device: str = "cpu",
+) -> tuple[list[Prediction], str]:
+    """Class names and probabilities for image files, prepared as the model's training data.
+
+    Args:
+        source: a checkpoint, a run directory or a registered model name (MODEL_OR_CHECKPOINT).
+        images: image files (PNG, JPEG, ...).
+        weights, weights_file: for a model name, as in ``create_model``.
+        top: how many classes to report per image.
+        tta: test-time augmentation, as for :func:`evaluate` (``tencrop``: the papers' ten
+            crops).
+        device: ``cpu`` or ``cuda``.
+
+    Returns:
+        ``(predictions, how)``: one :class:`Prediction` per image, and a line saying which
+        model and which preprocessing were used.
+    """
+    from cnnlab.model_source import load_source, read_images
+
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    check_tta(tta)
+    loaded = load_source(source, weights=weights, weights_file=weights_file, device=device)
+    batch, _ = read_images(images, loaded.preprocessing)
+    probabilities = tta_probabilities(loaded.model, batch.to(device), tta)
+    values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
+    predictions = [
+        Prediction(
+            str(image),
+            tuple(
+                (int(i), loaded.class_name(int(i)), float(p))
+                for p, i in zip(row_values, row_indices, strict=True)
+            ),
+        )
+        for image, row_values, row_indices in zip(images, values, indices, strict=True)
+    ]
+    pre = loaded.preprocessing
+    resize = (
+        f"shorter side {pre.resize}, centre crop {pre.crop[0]}×{pre.crop[1]}"
+        if isinstance(pre.resize, int)
+        else f"resized to {pre.resize[0]}×{pre.resize[1]}"
+        + ("" if tuple(pre.resize) == pre.crop else f", then {pre.crop[0]}×{pre.crop[1]}")
+    )
+    how = f"{loaded.label}; images {resize}, normalised with the mean and std of {pre.source}"
+    return predictions, how

@@ -22,9 +22,8 @@ from cnnlab.errors import CnnlabError, unknown_name
 from cnnlab.viz.inputs import (
     Normalisation,
     default_output,
+    image_input,
     load_model,
-    model_input,
-    normalisation,
     read_image,
     save_figure,
 )
@@ -82,7 +81,7 @@ def convolve_figure(image: torch.Tensor, name: str) -> Figure:
     """Image * kernel = response, drawn side by side as the lecture does."""
     response = convolve(image, name)
     kernel, title, absolute = CLASSIC_FILTERS[name]
-    figure = Figure(figsize=(14.0, 4.8))
+    figure = Figure(figsize=(14.0, 4.8), layout="constrained")
     image_axes, kernel_axes, response_axes = figure.subplots(
         1, 3, gridspec_kw={"width_ratios": [1.0, 0.6, 1.0]}
     )
@@ -92,6 +91,8 @@ def convolve_figure(image: torch.Tensor, name: str) -> Figure:
     image_axes.set_title(f"input image, {plane.shape[0]}×{plane.shape[1]} px")
     _pixel_axes(image_axes)
 
+    from matplotlib import colormaps
+
     limit = float(kernel.abs().max())
     kernel_axes.imshow(kernel.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
     size = kernel.shape[0]
@@ -99,7 +100,13 @@ def convolve_figure(image: torch.Tensor, name: str) -> Figure:
         [(r, c) for r in range(size) for c in range(size)], kernel.flatten().tolist(), strict=True
     ):
         kernel_axes.text(
-            column, row, f"{value:g}", ha="center", va="center", fontsize=9 if size <= 3 else 6
+            column,
+            row,
+            f"{value:g}",
+            ha="center",
+            va="center",
+            fontsize=9 if size <= 3 else 6,
+            color=_ink_on(colormaps["RdBu_r"](0.5 + 0.5 * value / limit)),
         )
     kernel_axes.set_title(f"kernel: {title}\n{size}×{size}, red > 0 > blue")
     _pixel_axes(kernel_axes)
@@ -120,8 +127,14 @@ def convolve_figure(image: torch.Tensor, name: str) -> Figure:
     )
     _pixel_axes(response_axes)
     figure.suptitle(f"Convolution (cross-correlation) with the {title} kernel")
-    figure.tight_layout()
     return figure
+
+
+def _ink_on(background: tuple[float, ...]) -> str:
+    """Black or white, whichever reads better on ``background`` (RGBA): by its relative
+    luminance (ITU-R BT.709 weights), as a dark cell of a diverging map needs white text."""
+    red, green, blue = background[:3]
+    return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.5 else "white"
 
 
 def _pixel_axes(axes) -> None:
@@ -235,11 +248,16 @@ def save_feature_maps(
     image: str | Path,
     layers: list[str] | None = None,
     out: str | Path | None = None,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
 ) -> tuple[Path, dict[str, torch.Tensor], Normalisation]:
-    """``cnnlab features``: one image through a model, chosen layers' maps to a PNG."""
-    loaded = load_model(source)
-    stats = normalisation(loaded.checkpoint)
-    batch, display = model_input(image, loaded.input_size, stats)
+    """``cnnlab features``: one image through a model, chosen layers' maps to a PNG.
+
+    ``source`` is MODEL_OR_CHECKPOINT; ``weights``/``weights_file`` go with a model name.
+    """
+    loaded = load_model(source, weights=weights, weights_file=weights_file)
+    batch, display, stats = image_input(image, loaded)
     maps = feature_maps(loaded.model, batch, layers or default_feature_layers(loaded.model))
     figure = feature_maps_figure(display, maps)
     return save_figure(figure, out or default_output(source, "features")), maps, stats

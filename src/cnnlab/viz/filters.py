@@ -134,7 +134,11 @@ def grid_figure(grid: FilterGrid) -> Figure:
     image = grid.image
     height, width = image.shape[1:]
     scale = min(9.0 / width, 9.0 / height)
-    figure = Figure(figsize=(max(5.0, width * scale + 1.8), max(3.5, height * scale + 1.4)))
+    # constrained layout makes room for the colour bar's label (tight_layout cut it off)
+    figure = Figure(
+        figsize=(max(5.0, width * scale + 2.4), max(3.5, height * scale + 1.4)),
+        layout="constrained",
+    )
     axes = figure.add_subplot()
     (filters, channels), (all_filters, all_channels) = grid.shown, grid.total
     kh, kw = grid.tile
@@ -152,7 +156,7 @@ def grid_figure(grid: FilterGrid) -> Figure:
         colorbar = figure.colorbar(
             shown, ax=axes, fraction=0.046 * min(1.0, height / width), pad=0.04
         )
-        colorbar.set_label("weight, min-max normalised per tile (0 = min, 1 = max)")
+        colorbar.set_label("weight, min-max normalised per tile\n(0 = min, 1 = max)")
         if grid.per_channel:
             title = (
                 f"{grid.layer}: {kh}×{kw} kernels, filters 0-{filters - 1} of {all_filters} × "
@@ -164,7 +168,6 @@ def grid_figure(grid: FilterGrid) -> Figure:
             note = "each filter min-max normalised on its own (black = its most negative weight)"
     axes.set_title(f"{title}\n{note}", fontsize=10)
     _label_tiles(axes, grid)
-    figure.tight_layout()
     return figure
 
 
@@ -193,12 +196,21 @@ def _label_tiles(axes, grid: FilterGrid) -> None:
 
 
 def save_filter_picture(
-    source: str | Path, layer: str | None = None, out: str | Path | None = None
+    source: str | Path,
+    layer: str | None = None,
+    out: str | Path | None = None,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
 ) -> tuple[Path, FilterGrid]:
-    """``cnnlab filters``: draw a checkpoint's (or a model's initial) kernels to a PNG."""
+    """``cnnlab filters``: draw a checkpoint's (or a named model's) kernels to a PNG.
+
+    ``source`` is MODEL_OR_CHECKPOINT; ``weights``/``weights_file`` go with a model name (its
+    initial weights without them).
+    """
     from cnnlab.viz.inputs import default_output, load_model, save_figure
 
-    loaded = load_model(source)
+    loaded = load_model(source, weights=weights, weights_file=weights_file)
     name, conv = find_conv(loaded.model, layer)
     grid = filter_grid(conv.weight, name)
     figure = grid_figure(grid)

@@ -13,63 +13,38 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.model_source import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelSource,
+    load_source,
+    prepare_image,
+)
+from cnnlab.model_source import read_image as read_image_bytes
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class ImageError(CnnlabError):
-    """An image file that is missing or cannot be decoded."""
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for inspection, with where it came from.
-
-    Attributes:
-        model: the network, in eval mode.
-        label: a short name for legends and titles (the run or model name).
-        checkpoint: the checkpoint dict, or None for a freshly initialised registered model.
-        path: the checkpoint file, or None.
-    """
-
-    model: nn.Module
-    label: str
-    checkpoint: dict[str, Any] | None
-    path: Path | None
-
-    @property
-    def input_size(self) -> tuple[int, int, int]:
-        return tuple(getattr(self.model, "default_input_size", (3, 224, 224)))
+#: A model with where it came from and how to feed it (MODEL_OR_CHECKPOINT).
+LoadedModel = ModelSource
 
 
 def load_model(
-    source: str | Path, device: str | torch.device = "cpu", seed: int = 0
+    source: str | Path,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
 ) -> LoadedModel:
-    """A checkpoint file, a run directory, or a registered model name (initial weights).
+    """A checkpoint file, a run directory, or a registered model name (see ``load_source``).
 
-    A name builds the model with ``torch.manual_seed(seed)`` so the same command draws the
-    same initial weights, which is what a gradient-flow picture at initialisation needs.
+    A name without weights builds the model with ``torch.manual_seed(seed)`` so the same command
+    draws the same initial weights, which is what a gradient-flow picture at initialisation
+    needs; ``weights``/``weights_file`` load pretrained ones instead.
     """
-    from cnnlab.checkpoint import model_from_checkpoint
-    from cnnlab.models import create_model
-
-    path = Path(source)
-    if path.exists():
-        model, checkpoint = model_from_checkpoint(path, device=device)
-        if path.is_dir():
-            path = path / "checkpoint.pt"
-        where = f"{path.parent.name}/{path.name}"
-        label = f"{checkpoint['model_name']} ({where}, epoch {checkpoint['epoch']})"
-        return LoadedModel(model, label, checkpoint, path)
-    if path.suffix in (".pt", ".pth") or "/" in str(source):
-        raise CnnlabError(f"no checkpoint at {source}; pass a .pt file, a run directory or a model")
-    torch.manual_seed(seed)
-    model = create_model(str(source)).to(device).eval()
-    return LoadedModel(model, f"{source} (initial weights)", None, None)
+    return load_source(
+        source, weights=weights, weights_file=weights_file, device=device, seed=seed
+    )
 
 
 @dataclass
@@ -118,48 +93,25 @@ def normalisation(checkpoint: dict[str, Any] | None) -> Normalisation:
 
 def read_image(path: str | Path, channels: int) -> torch.Tensor:
     """An image file as float32 ``[C, H, W]`` in [0, 1], grey (C=1) or RGB (C=3)."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"no image at {path}; pass a PNG or JPEG file")
-    try:
-        with Image.open(path) as opened:
-            pixels = np.asarray(opened.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageError(f"cannot decode {path} as an image ({error}); use PNG or JPEG") from error
-    image = torch.from_numpy(pixels.copy())
-    image = image.unsqueeze(0) if image.dim() == 2 else image.permute(2, 0, 1)
-    return image.float() / 255.0
+    return read_image_bytes(path, channels).float() / 255.0
 
 
-def model_input(
-    path: str | Path, input_size: tuple[int, int, int], stats: Normalisation
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The image as the model sees it, and as a person sees it.
+def image_input(
+    path: str | Path, loaded: LoadedModel
+) -> tuple[torch.Tensor, torch.Tensor, Normalisation]:
+    """The image as the model sees it, as a person sees it, and how it was normalised.
+
+    Prepared as the model's training data was (``loaded.preprocessing``: a run's dataset, or
+    the weights' own transforms).
 
     Returns:
-        ``(batch, display)``: ``batch`` is ``[1, C, H, W]`` resized to ``input_size`` and
-        normalised per channel; ``display`` is the resized image in [0, 1], ``[C, H, W]``.
+        ``(batch, display, stats)``: ``batch`` is ``[1, C, H, W]``; ``display`` is the resized
+        image in [0, 1], ``[C, H, W]``.
     """
-    from torchvision.transforms.v2.functional import resize
-
-    channels, height, width = input_size
-    image = resize(read_image(path, channels), [height, width], antialias=True).clamp(0, 1)
-    mean_t, std_t = _per_channel(stats.mean, channels), _per_channel(stats.std, channels)
-    batch = ((image - mean_t.view(-1, 1, 1)) / std_t.view(-1, 1, 1)).unsqueeze(0)
-    return batch, image
-
-
-def _per_channel(values: tuple[float, ...], channels: int) -> torch.Tensor:
-    """Statistics for ``channels`` channels: RGB statistics are averaged for a grey model."""
-    tensor = torch.tensor(values, dtype=torch.float32)
-    if tensor.numel() == channels:
-        return tensor
-    if channels == 1:
-        return tensor.mean().view(1)
-    return tensor.mean().repeat(channels)
+    pre = loaded.preprocessing
+    batch, display = prepare_image(read_image_bytes(path, pre.channels), pre)
+    categories = list(loaded.categories) if loaded.categories else None
+    return batch.unsqueeze(0), display, Normalisation(pre.mean, pre.std, pre.source, categories)
 
 
 def default_output(source: str | Path | None, suffix: str) -> Path:

@@ -7,7 +7,9 @@
   guided backpropagation where both are. The rule is swapped in by replacing each ``nn.ReLU``'s
   forward with a custom autograd function for the duration of one backward pass, and the
   modules are restored afterwards (in-place ReLUs included: the replacement is out of place).
-  ReLUs applied as functions (``F.relu``) cannot be reached this way.
+  ReLUs applied as functions (``F.relu``) cannot be reached this way; a model without
+  ``nn.ReLU`` modules (LeNet-5's scaled tanh) gets the two maps that need none, and is told
+  which were skipped.
 * Occlusion sensitivity (Zeiler & Fergus 2014, Fig. 7): a grey square (the training set's mean,
   i.e. 0 after normalisation) is slid over the image and the drop in the top class's probability
   is recorded; all occluded copies are evaluated in batches.
@@ -24,7 +26,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, ConfigError
 
 RULES = ("guided", "deconvnet")
 
@@ -157,28 +159,50 @@ def occlusion_sensitivity(
 
 @dataclass
 class SaliencyMaps:
-    """The four maps for one image and its top class."""
+    """The maps for one image and its top class; ``guided`` and ``deconvnet`` are ``None``
+    for a model without ``nn.ReLU`` modules, and ``skipped`` says why."""
 
     target: int
     probability: float
     gradient: torch.Tensor
-    guided: torch.Tensor
-    deconvnet: torch.Tensor
+    guided: torch.Tensor | None
+    deconvnet: torch.Tensor | None
     occlusion: torch.Tensor
+    skipped: str = ""
 
 
 def saliency_maps(model: nn.Module, batch: torch.Tensor, target: int | None = None) -> SaliencyMaps:
-    """All four maps for the top class (or ``target``)."""
-    target = top_class(model, batch) if target is None else target
+    """All four maps for the top class (or ``target``); the two ReLU rules only where the
+    model has ``nn.ReLU`` modules.
+
+    Raises:
+        ConfigError: ``target`` is not one of the model's class indices.
+    """
     with torch.no_grad():
-        probability = float(torch.softmax(model.eval()(batch), dim=1)[0, target])
+        probabilities = torch.softmax(model.eval()(batch), dim=1)[0]
+    classes = probabilities.shape[0]
+    if target is None:
+        target = int(probabilities.argmax())
+    elif not 0 <= target < classes:
+        raise ConfigError(
+            f"--target {target} is not a class of this model: it has {classes} classes, "
+            f"0 to {classes - 1}"
+        )
+    has_relu = any(isinstance(m, nn.ReLU) for m in model.modules())
+    skipped = ""
+    if not has_relu:
+        skipped = (
+            f"guided backpropagation and deconvnet skipped: they change the backward rule of "
+            f"nn.ReLU modules and {type(model).__name__} has none"
+        )
     return SaliencyMaps(
         target=target,
-        probability=probability,
+        probability=float(probabilities[target]),
         gradient=gradient_saliency(model, batch, target),
-        guided=input_gradient(model, batch, target, "guided"),
-        deconvnet=input_gradient(model, batch, target, "deconvnet"),
+        guided=input_gradient(model, batch, target, "guided") if has_relu else None,
+        deconvnet=input_gradient(model, batch, target, "deconvnet") if has_relu else None,
         occlusion=occlusion_sensitivity(model, batch, target),
+        skipped=skipped,
     )
 
 
@@ -190,9 +214,19 @@ def _as_picture(signal: torch.Tensor) -> torch.Tensor:
 
 
 def saliency_figure(display: torch.Tensor, maps: SaliencyMaps, class_name: str) -> Figure:
-    """Image, gradient saliency, guided backprop, deconvnet and occlusion side by side."""
-    figure = Figure(figsize=(19.0, 4.4))
-    axes = figure.subplots(1, 5)
+    """Image, gradient saliency, guided backprop, deconvnet and occlusion side by side (the
+    ReLU maps only when they were computed)."""
+    relu_maps = [
+        (signal, title)
+        for signal, title in (
+            (maps.guided, "guided backpropagation\n(Springenberg et al. 2014)"),
+            (maps.deconvnet, "deconvnet\n(Zeiler & Fergus 2014)"),
+        )
+        if signal is not None
+    ]
+    panels = 3 + len(relu_maps)
+    figure = Figure(figsize=(3.8 * panels, 4.4))
+    axes = figure.subplots(1, panels)
     if display.shape[0] == 3:
         axes[0].imshow(display.permute(1, 2, 0).numpy())
     else:
@@ -201,10 +235,7 @@ def saliency_figure(display: torch.Tensor, maps: SaliencyMaps, class_name: str) 
     drawn = axes[1].imshow(maps.gradient.numpy(), cmap="hot")
     figure.colorbar(drawn, ax=axes[1], fraction=0.046, pad=0.04, label="|∂ score / ∂ pixel|")
     axes[1].set_title("gradient saliency\n(Simonyan et al. 2013)")
-    for ax, signal, title in (
-        (axes[2], maps.guided, "guided backpropagation\n(Springenberg et al. 2014)"),
-        (axes[3], maps.deconvnet, "deconvnet\n(Zeiler & Fergus 2014)"),
-    ):
+    for ax, (signal, title) in zip(axes[2:-1], relu_maps, strict=True):
         grey = signal.shape[0] != 3
         drawn = ax.imshow(
             _as_picture(signal).numpy(), cmap="gray" if grey else None, vmin=0, vmax=1
@@ -213,11 +244,11 @@ def saliency_figure(display: torch.Tensor, maps: SaliencyMaps, class_name: str) 
             figure.colorbar(drawn, ax=ax, fraction=0.046, pad=0.04, label="signal (0.5 = zero)")
         ax.set_title(f"{title}\ngrey = 0, scaled to its max")
     span = float(maps.occlusion.abs().max()) or 1.0
-    drawn = axes[4].imshow(maps.occlusion.numpy(), cmap="RdBu_r", vmin=-span, vmax=span)
+    drawn = axes[-1].imshow(maps.occlusion.numpy(), cmap="RdBu_r", vmin=-span, vmax=span)
     figure.colorbar(
-        drawn, ax=axes[4], fraction=0.046, pad=0.04, label=f"drop in p({class_name}) when covered"
+        drawn, ax=axes[-1], fraction=0.046, pad=0.04, label=f"drop in p({class_name}) when covered"
     )
-    axes[4].set_title("occlusion sensitivity\n(grey square slid over the image)")
+    axes[-1].set_title("occlusion sensitivity\n(grey square slid over the image)")
     for ax in axes:
         ax.set_xlabel("x (pixels)")
         ax.set_ylabel("y (pixels)")
@@ -227,20 +258,22 @@ def saliency_figure(display: torch.Tensor, maps: SaliencyMaps, class_name: str) 
 
 
 def save_saliency(
-    source: str | Path, image: str | Path, out: str | Path | None = None, target: int | None = None
+    source: str | Path,
+    image: str | Path,
+    out: str | Path | None = None,
+    target: int | None = None,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
 ) -> tuple[Path, SaliencyMaps, str]:
-    """``cnnlab saliency``: the four maps for one image's top class, drawn to a PNG."""
-    from cnnlab.viz.inputs import (
-        default_output,
-        load_model,
-        model_input,
-        normalisation,
-        save_figure,
-    )
+    """``cnnlab saliency``: the four maps for one image's top class, drawn to a PNG.
 
-    loaded = load_model(source)
-    stats = normalisation(loaded.checkpoint)
-    batch, display = model_input(image, loaded.input_size, stats)
+    ``source`` is MODEL_OR_CHECKPOINT; ``weights``/``weights_file`` go with a model name.
+    """
+    from cnnlab.viz.inputs import default_output, image_input, load_model, save_figure
+
+    loaded = load_model(source, weights=weights, weights_file=weights_file)
+    batch, display, stats = image_input(image, loaded)
     maps = saliency_maps(loaded.model, batch, target)
     class_name = stats.class_name(maps.target)
     figure = saliency_figure(display, maps, class_name)

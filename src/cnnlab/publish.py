@@ -1,0 +1,103 @@
+"""Turn a finished training run into weights cnnlab ships: ``MODEL.NAME.safetensors`` + provenance.
+
+``python -m cnnlab.publish RUN_DIR --name cifar10`` writes the run's final weights into the
+package's weights folder (``cnnlab/weights``), where ``create_model(MODEL, weights=NAME)`` and
+``--weights NAME`` find them, with a JSON record of where they came from: the recipe, the full
+config, the seed, the metrics of the published epoch, the dataset's classes, mean, std and
+stored image size (so ``cnnlab predict`` can prepare a photo without the dataset), and the
+sha256 the loader checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from cnnlab.checkpoint import load_checkpoint
+from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.models.weights import OWN_WEIGHTS_DIR, save_weights
+from cnnlab.run_metrics import read_metrics
+
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def publish_weights(
+    run: str | Path,
+    name: str,
+    folder: str | Path = OWN_WEIGHTS_DIR,
+    *,
+    dtype: str = "float32",
+) -> tuple[Path, Path]:
+    """Write a run's weights and their provenance as cnnlab's own weights called ``name``.
+
+    Args:
+        run: a run directory (its final ``checkpoint.pt``) or a checkpoint file (e.g. best.pt).
+        name: the weights' name users will type (``cifar10``).
+        folder: where to write (default: the package's weights folder).
+        dtype: ``float32``, or ``bfloat16``/``float16`` to halve a large model's file.
+
+    Returns:
+        ``(safetensors file, provenance file)``.
+    """
+    from cnnlab.data import load_dataset
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}")
+    path = Path(run)
+    checkpoint_path = path / "checkpoint.pt" if path.is_dir() else path
+    state = load_checkpoint(checkpoint_path)
+    config = state["config"]
+    rows = read_metrics(checkpoint_path.parent / "metrics.csv")
+    metrics = next((row for row in rows if int(row["epoch"]) == state["epoch"]), {})
+    data = load_dataset(config["data"], data_dir=config.get("data_dir"), download=False)
+    from cnnlab.models import create_model
+
+    model = create_model(state["model_name"], **state["model_kwargs"])
+    provenance = {
+        "model_kwargs": state["model_kwargs"],
+        "input_size": list(config.get("input_size") or model.default_input_size),
+        "recipe": config.get("recipe"),
+        "seed": config.get("seed"),
+        "epoch": state["epoch"],
+        "metrics": metrics,
+        "data": {
+            "name": data.name,
+            "classes": list(data.classes),
+            "mean": list(data.mean),
+            "std": list(data.std),
+            "image_size": list(data.input_size[1:]),
+        },
+        "config": config,
+        "checkpoint": str(checkpoint_path),
+        "dtype": dtype,
+        "torch": torch.__version__,
+    }
+    return save_weights(
+        state["model_name"], name, state["model"], provenance, folder, dtype=DTYPES[dtype]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnlab.publish",
+        description="Package a finished run's weights as cnnlab's own (safetensors + provenance).",
+    )
+    parser.add_argument("run", help="run directory (its final checkpoint.pt) or checkpoint file")
+    parser.add_argument("--name", required=True, help="weights name, e.g. cifar10")
+    parser.add_argument("--out", default=str(OWN_WEIGHTS_DIR), help="folder (default: package's)")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    args = parser.parse_args(argv)
+    try:
+        weights, record = publish_weights(args.run, args.name, args.out, dtype=args.dtype)
+    except CnnlabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"weights -> {weights}\nprovenance -> {record}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
