@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,29 @@ def test_tta_views():
     seen.clear()
     tta_probabilities(Recorder(), images, "multiscale")
     assert seen == [(2, 3, 28, 28), (2, 3, 32, 32), (2, 3, 36, 36)]
+
+
+def test_flipshift_is_jordans_mirror_and_one_pixel_translations():
+    """Against numpy: weight 1/2 on the image and its mirror, 1/2 on the image shifted one
+    pixel up-left and down-right (reflect padding), each with its mirror."""
+    torch.manual_seed(0)
+    images = torch.randn(3, 2, 6, 7)
+    weights = torch.randn(2 * 6 * 7, 5)
+
+    def linear(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ weights
+
+    model = nn.Module()
+    model.forward = linear
+    padded = np.pad(images.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    shifted = [padded[..., :6, :7], padded[..., 2:, 2:]]
+    views = [images.numpy(), *shifted]
+    expected = 0
+    for view, weight in zip(views, (1 / 2, 1 / 4, 1 / 4), strict=True):
+        for image in (view, view[..., ::-1]):
+            logits = linear(torch.from_numpy(image.copy()))
+            expected = expected + weight / 2 * F.softmax(logits, dim=1)
+    torch.testing.assert_close(tta_probabilities(model, images, "flipshift"), expected)
 
 
 def test_multiscale_needs_global_pooling(two_checkpoints):

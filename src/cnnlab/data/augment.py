@@ -15,6 +15,13 @@ Augmentation names (``augment=``):
   dataset's ``crop_padding`` (4 pixels for 32x32 CIFAR, as He et al. 2016; 2 for digits).
 * ``"flip"``: horizontal flip with probability 1/2.
 * ``"crop+flip"``: both (the standard CIFAR augmentation).
+* ``"translateN"`` (``"translate"`` is ``translate2``): random translation by up to N pixels
+  of the image reflect-padded by N (Jordan 2024's ``translate=2``), instead of ``crop``'s zeros.
+* ``"altflip"``: alternating flip (Jordan 2024): each image is mirrored or not at random in the
+  first epoch, and in every later epoch the opposite of the epoch before, so every two epochs
+  show each image both ways instead of a random half of them twice.
+
+Parts combine with ``+``: ``"translate2+altflip"`` is the speedrun recipe's.
 * ``"default"``: the dataset's standard: ``crop+flip`` for CIFAR-10/100, ``crop`` (a small
   translation) for digits, ``none`` for MNIST, Fashion-MNIST and SVHN (digits must not be
   mirrored), ``none`` for synthetic data.
@@ -22,6 +29,7 @@ Augmentation names (``augment=``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +39,9 @@ import torch.nn.functional as F
 from cnnlab.errors import ConfigError
 
 TENSOR_AUGMENTATIONS = ("default", "none", "crop", "flip", "crop+flip")
+AUGMENT_PARTS = ("none", "crop", "flip", "translateN", "altflip")
+TRANSLATE_PIXELS = 2
+_TRANSLATE = re.compile(r"translate(\d*)")
 
 
 @dataclass(frozen=True)
@@ -38,24 +49,42 @@ class BatchAugment:
     """Random crop with zero padding and horizontal flip of a uint8 batch [B, C, H, W].
 
     Attributes:
-        crop_padding: zero padding on each side before the random crop; 0 disables the crop.
+        crop_padding: padding on each side before the random crop; 0 disables the crop.
         flip: whether to mirror a random half of the images.
+        padding_mode: ``"constant"`` (zeros, ``crop``) or ``"reflect"`` (``translate``).
+        alternate_flip: the flips alternate per image from epoch to epoch (the loader sets them
+            with :func:`alternating_flips`); implies ``flip``.
     """
 
     crop_padding: int = 0
     flip: bool = False
+    padding_mode: str = "constant"
+    alternate_flip: bool = False
 
     @classmethod
     def from_name(cls, augment: str, *, dataset_default: str, crop_padding: int) -> BatchAugment:
         """The augmentation called ``augment`` (see the module docstring for the names)."""
-        if augment not in TENSOR_AUGMENTATIONS:
-            raise ConfigError(
-                f"unknown augmentation '{augment}' for an in-memory dataset; "
-                f"choose one of {', '.join(TENSOR_AUGMENTATIONS)}"
-            )
         name = dataset_default if augment == "default" else augment
         parts = set(name.split("+")) - {"none"}
-        return cls(crop_padding=crop_padding if "crop" in parts else 0, flip="flip" in parts)
+        translate = [p for p in parts if _TRANSLATE.fullmatch(p)]
+        unknown = parts - {"crop", "flip", "altflip", *translate}
+        if unknown or len(translate) > 1 or (translate and "crop" in parts):
+            raise ConfigError(
+                f"unknown augmentation '{augment}' for an in-memory dataset; choose one of "
+                f"{', '.join(TENSOR_AUGMENTATIONS)}, or join parts of "
+                f"{', '.join(AUGMENT_PARTS)} with '+' (crop and translate exclude each other)"
+            )
+        if translate:
+            pixels = _TRANSLATE.fullmatch(translate[0]).group(1)
+            crop_padding, padding_mode = int(pixels or TRANSLATE_PIXELS), "reflect"
+        else:
+            crop_padding, padding_mode = (crop_padding if "crop" in parts else 0), "constant"
+        return cls(
+            crop_padding=crop_padding,
+            flip=bool(parts & {"flip", "altflip"}),
+            padding_mode=padding_mode,
+            alternate_flip="altflip" in parts,
+        )
 
     @property
     def active(self) -> bool:
@@ -71,7 +100,9 @@ class BatchAugment:
         """The stored images [N, C, H, W], zero-padded by ``crop_padding`` once per loader:
         the source :meth:`gather` reads."""
         padding = self.crop_padding
-        return F.pad(images, (padding, padding, padding, padding)) if padding else images
+        if not padding:
+            return images
+        return F.pad(images, (padding, padding, padding, padding), mode=self.padding_mode)
 
     def gather(
         self, source: torch.Tensor, indices: torch.Tensor, params: torch.Tensor | None
@@ -102,6 +133,17 @@ class BatchAugment:
         return batch
 
 
+def alternating_flips(first_epoch: torch.Tensor, indices: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Flip bits (int64) of images ``indices`` in ``epoch`` under alternating flip.
+
+    Args:
+        first_epoch: one random bit per image of the dataset, its flip in epoch 0.
+        indices: the images of a batch.
+        epoch: the epoch (0-based); odd epochs invert every image's bit.
+    """
+    return first_epoch.index_select(0, indices).long() ^ (epoch % 2)
+
+
 class Normalize:
     """uint8 [B, C, H, W] to float32 ``(x / 255 - mean) / std`` per channel in one fused op that
     keeps the input's memory format.
@@ -122,10 +164,54 @@ class Normalize:
         return torch.addcmul(self.shift, images, self.scale)
 
 
-def fit_input_size(images: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
-    """Resize a float batch to a model's ``(C, H, W)``: bilinear resize, 1 channel repeated to 3.
+# A model at most this many pixels a side larger than the images gets them padded, not resized.
+PAD_LIMIT = 4
 
-    Lets CIFAR feed an ImageNet-sized model (32 to 224) or grey digits feed an RGB model.
+
+def fit_method(have: Sequence[int], want: Sequence[int]) -> str:
+    """How images of height x width ``have`` are fitted to a model's ``want``.
+
+    ``"keep"`` when equal; ``"pad"`` (centred) when the model needs at most ``PAD_LIMIT``
+    pixels more a side, as LeCun et al. 1998 put MNIST's 28x28 digits in LeNet-5's 32x32
+    field so that strokes reach the centre of the top feature detectors' receptive fields;
+    otherwise ``"resize"`` (CIFAR's 32 to AlexNet's 227).
+    """
+    (h, w), (want_h, want_w) = (int(s) for s in have[-2:]), (int(s) for s in want[-2:])
+    if (h, w) == (want_h, want_w):
+        return "keep"
+    if 0 <= want_h - h <= 2 * PAD_LIMIT and 0 <= want_w - w <= 2 * PAD_LIMIT:
+        return "pad"
+    return "resize"
+
+
+def describe_fit(have: Sequence[int], want: Sequence[int]) -> str:
+    """One sentence on what :func:`fit_input_size` does to ``have`` images, and why."""
+    method = fit_method(have, want)
+    have_text, want_text = ("x".join(str(int(s)) for s in size[-2:]) for size in (have, want))
+    if method == "keep":
+        return f"images kept at {have_text}: the model takes them as they are"
+    if method == "pad":
+        side = max(int(want[-1]) - int(have[-1]), int(want[-2]) - int(have[-2])) / 2
+        return (
+            f"images padded (centred) from {have_text} to {want_text}, as LeNet-5's paper padded "
+            f"MNIST: the model needs {want_text}, {side:g} pixels more a side (up to {PAD_LIMIT} "
+            "are padded, more are resized)"
+        )
+    return (
+        f"images resized (bilinear) from {have_text} to {want_text}: the model needs "
+        f"{want_text}, too far from {have_text} to pad (up to {PAD_LIMIT} pixels a side)"
+    )
+
+
+def fit_input_size(
+    images: torch.Tensor, input_size: Sequence[int], fill: torch.Tensor | float = 0.0
+) -> torch.Tensor:
+    """Fit a float batch to a model's ``(C, H, W)``: pad or resize (:func:`fit_method`), and
+    repeat 1 channel to 3.
+
+    Lets CIFAR feed an ImageNet-sized model (32 to 224), MNIST feed LeNet-5 (28 padded to 32)
+    or grey digits feed an RGB model. ``fill`` is the padding's value, per channel
+    (``[1, C, 1, 1]``) or one number: a normalised batch passes the value of a black pixel.
     """
     channels, height, width = (int(s) for s in input_size)
     have = images.shape[1]
@@ -136,7 +222,12 @@ def fit_input_size(images: torch.Tensor, input_size: Sequence[int]) -> torch.Ten
                 f"build the model with in_chans={have}"
             )
         images = images.expand(-1, 3, -1, -1)
-    if tuple(images.shape[-2:]) != (height, width):
+    method = fit_method(images.shape[-2:], (height, width))
+    if method == "pad":
+        top, left = (height - images.shape[-2]) // 2, (width - images.shape[-1]) // 2
+        pads = (left, width - images.shape[-1] - left, top, height - images.shape[-2] - top)
+        images = F.pad(images - fill, pads) + fill
+    elif method == "resize":
         shrinking = height < images.shape[-2] or width < images.shape[-1]
         images = F.interpolate(
             images, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking

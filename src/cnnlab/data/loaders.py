@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from cnnlab.data.augment import BatchAugment, Normalize, fit_input_size
+from cnnlab.data.augment import BatchAugment, Normalize, alternating_flips, fit_input_size
 from cnnlab.data.cache import UnreadableImage, decode_image_file
 from cnnlab.data.splits import DatasetSplits, FolderImages, TensorImages
 from cnnlab.errors import ConfigError
@@ -120,6 +120,10 @@ class BatchLoader:
         self.augment = augment if train else BatchAugment()
         self.source = self.augment.prepare(data.images.to(self.device))
         self.labels = data.labels.to(self.device)
+        self.first_flips = None
+        if self.augment.alternate_flip:  # each image's flip in epoch 0, a pure function of seed
+            first = torch.randint(0, 2, (len(data),), generator=seeded_generator(seed, -1))
+            self.first_flips = first.to(self.device)
         self.normalize = Normalize(mean, std, self.device)
         self.seed = seed
         self.channels_last = channels_last
@@ -167,6 +171,10 @@ class BatchLoader:
         with self._batch_threads():
             order = sharding.rank_order(epoch).to(self.device)
             params = self._augment_params(epoch, start_step)
+            if self.first_flips is not None:
+                first = start_step * sharding.batch_size
+                served = order[first : first + len(params)]
+                params[: len(served), 2] = alternating_flips(self.first_flips, served, epoch)
         for step in range(start_step, sharding.steps):
             with self._batch_threads():
                 indices = order[sharding.batch_slice(step)]
@@ -198,8 +206,8 @@ class BatchLoader:
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         images = self.normalize(images)
-        if self.input_size is not None:
-            images = fit_input_size(images, self.input_size)
+        if self.input_size is not None:  # padding is black: the normalised value of 0
+            images = fit_input_size(images, self.input_size, fill=self.normalize.shift)
         if self.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images.contiguous()

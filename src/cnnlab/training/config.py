@@ -16,7 +16,15 @@ from typing import Any, Literal, get_args
 import yaml
 
 from cnnlab.errors import ConfigError
-from cnnlab.validate import check_fields
+from cnnlab.validate import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Items,
+    Number,
+    check_all,
+    check_fields,
+)
 
 Schedule = Literal[
     "none", "step", "multistep", "plateau", "googlenet", "cosine", "onecycle", "linear"
@@ -27,6 +35,19 @@ OnNonfinite = Literal["stop", "skip"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 MILESTONE_UNITS: tuple[str, ...] = get_args(MilestoneUnit)
 LOSSES_ON_NONFINITE: tuple[str, ...] = get_args(OnNonfinite)
+
+#: ranges of the fields the checks in ``TrainConfig.validate`` do not cover
+FIELD_RANGES = {
+    "input_size": Items(POSITIVE_INT, length=3, optional=True),
+    "momentum": Number(low=0, high=1, high_open=True, optional=True),
+    "gamma": POSITIVE,
+    "step_size": POSITIVE,
+    "patience": Number(low=0, integer=True),
+    "milestones": Items(NON_NEGATIVE, min_length=0),
+    "warmup_until_error": Number(low=0, high=100, optional=True),
+    "warmup_factor": Number(low=0, high=1, low_open=True),
+    "seed": Number(low=0, integer=True),
+}
 
 
 @dataclass
@@ -102,6 +123,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise a ``ConfigError`` naming the first bad value and its accepted range."""
         check_fields("train", self)  # each field's type, from its annotation
+        check_all("train", dataclasses.asdict(self), FIELD_RANGES)
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),

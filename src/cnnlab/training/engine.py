@@ -38,13 +38,23 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cnnlab.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from cnnlab.errors import CheckpointError, ConfigError, GeometryError, TrainingDivergedError
+from cnnlab.errors import (
+    CheckpointError,
+    ConfigError,
+    GeometryError,
+    TrainingDivergedError,
+    check_output_path,
+)
 from cnnlab.evaluation import RunningTotals
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
 from cnnlab.training.config import TrainConfig, resolve_config
+from cnnlab.training.init import apply_lr_scales, optimizer_groups, prepare_model
+from cnnlab.training.lookahead import Lookahead
 from cnnlab.training.losses import create_loss
+from cnnlab.training.machine import cpu_has, machine_summary
 from cnnlab.training.metrics import MetricsLog
+from cnnlab.training.rundir import RunDirLock, check_checkpoint_belongs
 from cnnlab.training.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint-1"
@@ -128,21 +138,35 @@ def resume(
     """
     path = Path(run_dir)
     run_dir = path.parent if path.is_file() else path
-    state = load_checkpoint(path)
-    config = TrainConfig.from_dict(dict(state["config"]))
-    if epochs is not None:
-        config.epochs = epochs
-    if device is not None:
-        config.device = device
-    config.validate()
-    if state["epoch"] >= config.epochs and not state.get("step_in_epoch"):
-        raise ConfigError(
-            f"the run in {run_dir} already finished its {config.epochs} epochs; "
-            f"pass --epochs N (more than {config.epochs}) to train it longer"
+    lock = RunDirLock(run_dir)
+    if distributed.context_from_env().is_main and run_dir.is_dir():
+        lock.acquire()  # before reading: a live process may be writing the checkpoint
+    try:
+        state = load_checkpoint(path)
+        check_checkpoint_belongs(run_dir, state)
+        config = TrainConfig.from_dict(dict(state["config"]))
+        if epochs is not None:
+            config.epochs = epochs
+        if device is not None:
+            config.device = device
+        config.validate()
+        if state["epoch"] >= config.epochs and not state.get("step_in_epoch"):
+            raise ConfigError(
+                f"the run in {run_dir} already finished its {config.epochs} epochs; "
+                f"pass --epochs N (more than {config.epochs}) to train it longer"
+            )
+        trainer = Trainer(
+            config,
+            console=console,
+            run_dir=run_dir,
+            state=state,
+            on_epoch_end=on_epoch_end,
+            lock=lock,
         )
-    return Trainer(
-        config, console=console, run_dir=run_dir, state=state, on_epoch_end=on_epoch_end
-    ).run()
+    except BaseException:
+        lock.release()
+        raise
+    return trainer.run()
 
 
 def training_loss(
@@ -193,11 +217,7 @@ def bf16_supported(device: torch.device) -> bool:
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
     if amx is not None and amx():
         return True
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return cpu_has("avx512_bf16") or cpu_has("amx_bf16")
 
 
 @contextlib.contextmanager
@@ -230,14 +250,17 @@ class Trainer:
         run_dir: Path | None = None,
         state: dict | None = None,
         on_epoch_end: EpochHook | None = None,
+        lock: RunDirLock | None = None,
     ):
         self.config = config
         self.on_epoch_end = on_epoch_end
+        self.resuming = state is not None
         self.context = distributed.context_from_env()
         self.console = console if self.context.is_main else None
         self.device = pick_device(config.device, self.context)
         distributed.setup(self.context, self.device)
         self.run_dir = run_dir if run_dir is not None else self._new_run_dir()
+        self.lock = lock or RunDirLock(self.run_dir)
         self._seed_everything()
         self._build(state)
 
@@ -245,13 +268,8 @@ class Trainer:
     def _new_run_dir(self) -> Path:
         config = self.config
         if config.out:
-            run_dir = Path(config.out)
-            problem = None
-            if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.yaml").exists():
-                problem = (
-                    f"run directory {run_dir} already holds a run; continue it with "
-                    f"`cnnlab resume {run_dir}` or choose another --out"
-                )
+            run_dir = check_output_path(config.out, directory=True)
+            problem = self._holds_run(run_dir)
             if distributed.any_process(problem is not None and self.context.is_main, self.context):
                 raise ConfigError(problem or f"run directory {run_dir} already holds a run")
             return run_dir
@@ -264,6 +282,15 @@ class Trainer:
             run_dir = run_dir.with_name(f"{config.model}-{data}-{stamp}-{suffix}")
         return run_dir
 
+    @staticmethod
+    def _holds_run(run_dir: Path) -> str | None:
+        if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.yaml").exists():
+            return (
+                f"run directory {run_dir} already holds a run; continue it with "
+                f"`cnnlab resume {run_dir}` or choose another --out"
+            )
+        return None
+
     def _seed_everything(self) -> None:
         torch.manual_seed(self.config.seed)
         np.random.seed(self.config.seed % 2**32)
@@ -272,7 +299,11 @@ class Trainer:
     def _build(self, state: dict | None) -> None:
         from cnnlab.data import load_dataset
 
-        self.dataset = load_dataset(self.config.data, data_dir=self.config.data_dir)
+        self.dataset = load_dataset(
+            self.config.data,
+            data_dir=self.config.data_dir,
+            skip_bad_images=self.config.skip_bad_images,
+        )
         self.model = self._build_model()
         self._build_loaders()
         self._build_optimisation()
@@ -291,6 +322,19 @@ class Trainer:
         if state is not None:
             self._load_state(state)
 
+    def _training_images(self, count: int) -> torch.Tensor:
+        """``count`` training images drawn by the seed (folders list them class by class),
+        normalised, for data-dependent initialisation."""
+        images = getattr(self.dataset.train, "images", None)
+        if images is None:
+            raise ConfigError(
+                "--whitening needs an in-memory dataset (CIFAR, MNIST, ...), "
+                f"not {self.config.data}"
+            )
+        generator = torch.Generator().manual_seed(self.config.seed)
+        chosen = torch.randperm(len(images), generator=generator)[:count]
+        return self.train_loader.normalize(images[chosen].to(self.device))
+
     def _build_model(self) -> nn.Module:
         """The model on its device and memory format; refuses inputs it cannot take."""
         from cnnlab.models import create_model
@@ -305,7 +349,11 @@ class Trainer:
         self.input_size = tuple(config.input_size or self.dataset.input_size)
         conv_net = any(isinstance(m, nn.Conv2d) for m in model.modules())
         self.channels_last = conv_net if config.channels_last is None else config.channels_last
+        # decided once, at the run's start, and recorded: a resumed run keeps its precision
+        # even on a machine that would decide otherwise
         self.amp = bf16_supported(self.device) if config.amp is None else config.amp
+        config.amp = self.amp
+        config.eval_amp = self.amp if config.eval_amp is None else config.eval_amp
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -354,16 +402,18 @@ class Trainer:
         from cnnlab.optim import create_optimizer, optimizer_entry
 
         config = self.config
+        self.whitened = prepare_model(self.model, config, self._training_images)
         hyperparameters = {"lr": config.lr, **config.optimizer_args}
         if config.momentum is not None:
             hyperparameters["momentum"] = config.momentum
         self.optimizer = create_optimizer(
             config.optimizer,
-            self.model,
+            optimizer_groups(self.model, config),
             weight_decay=config.weight_decay,
             decay_norm_and_bias=config.decay_norm_and_bias,
             **hyperparameters,
         )
+        apply_lr_scales(self.optimizer)
         self.needs_closure = optimizer_entry(config.optimizer).needs_closure
         self.scheduler = create_scheduler(self.optimizer, config, self.steps_per_epoch)
         self.gate = None
@@ -377,11 +427,19 @@ class Trainer:
             self.ema = AveragedModel(
                 self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
             )
+        self.lookahead = None
+        if config.lookahead is not None:
+            self.lookahead = Lookahead(
+                self.model,
+                config.epochs * self.steps_per_epoch,
+                decay=config.lookahead,
+                every=config.lookahead_every,
+            )
         self.loss_fn = create_loss(
-            config.loss or getattr(self.model, "default_loss", "cross_entropy"),
+            config.loss or self.model.default_loss,
             label_smoothing=config.label_smoothing,
         )
-        self.aux_weight = float(getattr(self.model, "aux_loss_weight", 0.3))
+        self.aux_weight = self.model.aux_loss_weight
 
     def _check_input_fits(self, model: nn.Module) -> None:
         """Fit the data to a model that cannot take its size, and say what was done and why.
@@ -438,6 +496,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
+        if self.lookahead is not None and state.get("lookahead"):
+            self.lookahead.load_state_dict(state["lookahead"])
         if self.gate is not None:
             self.gate.open = bool(state.get("warmup_gate_open", False))
         set_rng_states(state["rng"])
@@ -453,7 +513,7 @@ class Trainer:
         config = self.config
         self.log = None
         if self.context.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._own_run_dir()
             config.save_yaml(self.run_dir / "config.yaml")
             self.log = MetricsLog(self.run_dir, ema=self.ema is not None)
             self.log.truncate_after(self.start_epoch)
@@ -468,12 +528,23 @@ class Trainer:
             finally:
                 if self.log is not None:
                     self.log.close()
+                self.lock.release()
                 if self.context.enabled:
                     distributed.teardown()
         metrics = read_metrics(self.run_dir / "metrics.csv") if self.context.is_main else []
         if self.console is not None:
             self.console.print(f"run saved in [bold]{self.run_dir}[/]")
         return RunResult(self.run_dir, self.model, metrics)
+
+    def _own_run_dir(self) -> None:
+        """Lock the run directory (main process only) before writing anything in it; a new
+        run checks again, under the lock, that no other run was started there meanwhile."""
+        if not self.lock.held:
+            self.lock.acquire()
+        problem = None if self.resuming else self._holds_run(self.run_dir)
+        if problem is not None:
+            self.lock.release()
+            raise ConfigError(problem)
 
     def _say_start(self) -> None:
         if self.console is None:
@@ -489,11 +560,20 @@ class Trainer:
             f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, "
             f"{c.optimizer} lr {c.lr:g}, schedule {c.schedule}, device {self.device}"
             f"{', bf16' if self.amp else ''}{', channels_last' if self.channels_last else ''}"
+            f", tested in {'bf16' if c.eval_amp else 'fp32'}"
             f"{f', {self.context.world_size} processes' if self.context.enabled else ''}"
             f"{resumed}",
             highlight=False,
             soft_wrap=True,
         )
+        skipped = self.dataset.skipped
+        if skipped:
+            self.console.print(
+                f"skipped {len(skipped)} unreadable image file(s) (--skip-bad-images), e.g. "
+                f"{skipped[0]}",
+                highlight=False,
+                soft_wrap=True,
+            )
         self.console.print(
             f"run directory [bold]{self.run_dir}[/]", highlight=False, soft_wrap=True
         )
@@ -523,17 +603,20 @@ class Trainer:
         return distributed.any_process(self._stop_requested, self.context)
 
     # ------------------------------------------------------------------------------ epoch
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+    def _autocast(self, enabled: bool | None = None):
+        """bf16 autocast when ``enabled`` (default: the training precision, ``amp``)."""
+        enabled = self.amp if enabled is None else enabled
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _train_epoch(self, epoch: int) -> None:
         config = self.config
         start_step = self.start_step if epoch == self.start_epoch else 0
         totals = RunningTotals(self.device)
-        elapsed = 0.0
+        elapsed, self.skipped_steps = 0.0, 0
         if start_step and self.partial is not None:
             totals = RunningTotals(self.device, saved=self.partial["sums"])
             elapsed = float(self.partial["elapsed"])
+            self.skipped_steps = int(self.partial.get("skipped_steps", 0))
         self.model.train()
         began = time.perf_counter()
         progress = self._progress(epoch)
@@ -560,6 +643,8 @@ class Trainer:
                 if stop:
                     self._save(epoch, step, totals, elapsed + time.perf_counter() - began)
                     raise TrainingInterrupted(self.run_dir, epoch, step)
+        if self.lookahead is not None and epoch + 1 == config.epochs:
+            self.lookahead.finish()
         train_time = elapsed + time.perf_counter() - began
         self._end_epoch(epoch, totals, train_time)
 
@@ -599,6 +684,10 @@ class Trainer:
     def _backward(self, loss: torch.Tensor) -> None:
         """Gradients of ``loss``, clipped to ``config.clip`` in total norm when it is set."""
         loss.backward()
+        bias_epochs = self.config.whitening_bias_epochs
+        if self.whitened is not None and self.whitened.bias is not None and bias_epochs is not None:
+            if self.global_step >= bias_epochs * self.steps_per_epoch:
+                self.whitened.bias.grad = None  # trained for its epochs: frozen from now on
         if self.config.clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
 
@@ -622,12 +711,15 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss, logits = self._forward_loss(images, labels)
             if self.config.on_nonfinite == "skip" and not torch.isfinite(loss):
-                return  # one host sync per step: the price of deciding before the update
+                self.skipped_steps += 1  # one host sync per step: the price of deciding first
+                return
             self._backward(loss)
             self.optimizer.step()
             loss = loss.detach()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+        if self.lookahead is not None:
+            self.lookahead.step(self.global_step + 1)
         totals.add(logits, labels, loss)
 
     def _check_finite(self, totals: RunningTotals, epoch: int, step: int) -> float:
@@ -654,7 +746,7 @@ class Trainer:
         model.eval()
         totals = RunningTotals(self.device)
         for images, labels in self.test_loader.epoch(0):
-            with self._autocast():
+            with self._autocast(self.config.eval_amp):
                 logits = model(images)
             logits = logits.float()
             totals.add(logits, labels, self.loss_fn(logits, labels))
@@ -668,17 +760,24 @@ class Trainer:
         self._check_finite(totals, epoch, self.steps_per_epoch)
         trained = totals.read()
         test = self._evaluate(self.model)
+        # an epoch whose every step was skipped measured nothing: NaN, not a loss of 0
+        train_loss, train_top1, train_top5 = (
+            (trained.loss, trained.top1, trained.top5) if trained.count else (math.nan,) * 3
+        )
         row = {
             "epoch": epoch + 1,
             "step": self.global_step,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "train_loss": trained.loss,
-            "train_top1": trained.top1,
-            "train_top5": trained.top5,
+            "train_loss": train_loss,
+            "train_top1": train_top1,
+            "train_top5": train_top5,
             "test_loss": test.loss,
             "test_top1": test.top1,
             "test_top5": test.top5,
-            "images_per_s": max(trained.count, 1.0) / max(train_time, 1e-9),
+            "images_per_s": trained.count / max(train_time, 1e-9),
+            "skipped_steps": self.skipped_steps,
+            "eval_precision": "bf16" if self.config.eval_amp else "fp32",
+            "machine": machine_summary(self.device),
         }
         if self.ema is not None:
             row["ema_test_top1"] = self._evaluate(self.ema.module).top1
@@ -705,11 +804,18 @@ class Trainer:
         if self.console is None:
             return
         ema = f"  ema {row['ema_test_top1']:.2f}%" if "ema_test_top1" in row else ""
+        skipped = ""
+        if row["skipped_steps"]:
+            skipped = f"  {row['skipped_steps']} non-finite step(s) skipped"
+        unreadable = getattr(self.train_loader, "skipped", ())  # image folders read per epoch
+        if unreadable:
+            skipped += f"  {len(unreadable)} unreadable image(s) skipped so far"
         self.console.print(
             f"epoch {int(row['epoch']):>3}/{self.config.epochs}  "
             f"loss {row['train_loss']:.4f}  train {row['train_top1']:.2f}%  "
             f"test {row['test_top1']:.2f}% (top-5 {row['test_top5']:.2f}%){ema}  "
-            f"lr {row['lr']:.3g}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s",
+            f"lr {row['lr']:.3g}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s"
+            f"{skipped}",
             highlight=False,
             soft_wrap=True,
         )
@@ -740,7 +846,14 @@ class Trainer:
             scheduler=self.scheduler.state_dict(),
             warmup_gate_open=bool(self.gate is not None and self.gate.open),
             rng=rng_states(),
-            partial=None if totals is None else {"sums": totals.sums.cpu(), "elapsed": elapsed},
+            partial=None
+            if totals is None
+            else {
+                "sums": totals.sums.cpu(),
+                "elapsed": elapsed,
+                "skipped_steps": self.skipped_steps,
+            },
             best_test_top1=self.best_top1,
+            lookahead=self.lookahead.state_dict() if self.lookahead is not None else None,
         )
         save_checkpoint(state, self.run_dir / "checkpoint.pt")

@@ -53,11 +53,30 @@ def create_scheduler(
             f"warm-up of {config.warmup_epochs} epochs is not shorter than the {config.epochs}"
             " epochs of training"
         )
+    if config.schedule == "linear":  # warms up by itself, from warmup_start
+        return lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: warmup_linear_factor(
+                step, warmup, total, config.warmup_start, config.lr_end_factor
+            ),
+        )
     main = _main_scheduler(optimizer, config, steps_per_epoch, total - warmup)
     if not warmup:
         return main
-    ramp = lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=warmup)
+    ramp = lr_scheduler.LinearLR(optimizer, start_factor=config.warmup_start, total_iters=warmup)
     return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+
+
+def warmup_linear_factor(step: int, warmup: int, total: int, start: float, end: float) -> float:
+    """The rate factor of the ``linear`` schedule at ``step``: from ``start`` up to 1 in
+    ``warmup`` steps, then down to ``end`` at ``total`` (Jordan 2024: 0.2, 23%, 0.07).
+
+    One closed form in a ``LambdaLR``, so the rate at any step (a resumed run's too) is this
+    function of the step alone.
+    """
+    if step < warmup:
+        return start + (1 - start) * step / warmup
+    return 1 + (end - 1) * min(1.0, (step - warmup) / max(1, total - warmup))
 
 
 def _main_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int, length: int):
