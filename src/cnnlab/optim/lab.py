@@ -95,12 +95,18 @@ def run_optimizer(
     start: tuple[float, float],
     lr: float | None = None,
     clip: float | None = None,
+    hyperparameters: dict[str, object] | None = None,
 ) -> LabRun:
-    """Run one optimizer from ``start`` for ``steps`` steps (iterations for closure ones)."""
+    """Run one optimizer from ``start`` for ``steps`` steps (iterations for closure ones).
+
+    ``hyperparameters`` (momentum, betas, ...) go to ``create_optimizer`` beside ``lr``.
+    """
     entry = optimizer_entry(optimizer)
     point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    hyperparameters = {"lr": lr} if lr is not None else {}
-    optim = create_optimizer(entry.name, [point], **hyperparameters)
+    settings = dict(hyperparameters or {})
+    if lr is not None:
+        settings["lr"] = lr
+    optim = create_optimizer(entry.name, [point], **settings)
 
     def closure() -> torch.Tensor:
         optim.zero_grad()

@@ -182,6 +182,7 @@ def loss_landscape(
     loss_fn: Callable = F.cross_entropy,
     progress: bool = False,
     label: str = "",
+    on_point: Callable[[int, int], None] | None = None,
 ) -> Landscape:
     """The loss on a ``grid × grid`` square of side ``2·span`` and on a 1-D line through it.
 
@@ -193,6 +194,7 @@ def loss_landscape(
         seed: draws the two directions.
         loss_fn: ``loss_fn(outputs, targets)`` averaged over a batch.
         progress: show a rich progress bar.
+        on_point: called with ``(done, total)`` after each evaluation (a page's progress bar).
     """
     if grid < 3:
         raise CnnlabError(f"--grid must be at least 3 points per axis, got {grid}")
@@ -207,13 +209,18 @@ def loss_landscape(
     line_alphas = np.linspace(-span, span, 2 * grid + 1)
     points = [(a, b) for b in alphas for a in alphas]
     losses, line = [], []
-    with _progress(progress, len(points) + len(line_alphas)) as advance:
+    total = len(points) + len(line_alphas)
+    with _progress(progress, total) as advance:
         for alpha in line_alphas:
             line.append(loss_at(first, zero, float(alpha), 0.0))
             advance()
+            if on_point is not None:
+                on_point(len(line), total)
         for alpha, beta in points:
             losses.append(loss_at(first, second, float(alpha), float(beta)))
             advance()
+            if on_point is not None:
+                on_point(len(line) + len(losses), total)
     return Landscape(
         alphas=alphas,
         betas=alphas.copy(),
