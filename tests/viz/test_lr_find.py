@@ -127,3 +127,50 @@ def test_impossible_sweeps_are_refused():
         lr_range_test(model, optimizer, data, nn.MSELoss(), start_lr=1.0, end_lr=0.1)
     with pytest.raises(ConfigError, match="start the sweep lower"):
         lr_range_test(model, optimizer, data, nn.MSELoss(), start_lr=1e6, end_lr=1e9, steps=10)
+
+
+def _result(smoothed, losses=None, diverged=False):
+    from cnnlab.viz.lr_find import LrFindResult
+
+    smoothed = np.asarray(smoothed, dtype=float)
+    lrs = np.logspace(-4, 0, len(smoothed))
+    lowest = int(np.argmin(smoothed))
+    return LrFindResult(
+        lrs=lrs,
+        losses=np.asarray(smoothed if losses is None else losses, dtype=float),
+        smoothed=smoothed,
+        suggested_lr=float(lrs[max(lowest - 1, 0)]),
+        min_loss_lr=float(lrs[lowest]),
+        diverged=diverged,
+    )
+
+
+def test_a_rise_the_plot_shows_is_called_a_blow_up_even_when_the_sweep_ran_to_the_end():
+    # fell from 2.3 to 0.5, then climbed to 1.2 (2.4x) without reaching the 4x stop rule
+    rising = _result([2.3, 2.0, 1.2, 0.6, 0.5, 0.7, 0.9, 1.2])
+    assert not rising.diverged and rising.blew_up
+    text = rising.describe_end()
+    assert "blew up" in text and "no blow-up" not in text and "2.40x" in text
+    # one step's loss shooting up 6x is visible in the plot of the raw losses too
+    spike = _result([2.3, 1.0, 0.5, 0.5, 0.55], losses=[2.3, 1.0, 0.5, 3.0, 0.55])
+    assert spike.blew_up and "6.00x" in spike.describe_end()
+    flat_end = _result([2.3, 2.0, 1.2, 0.6, 0.5, 0.52])
+    assert not flat_end.blew_up and "no blow-up" in flat_end.describe_end()
+    assert "stopped" in _result([2.3, 1.0, 0.5, 4.0], diverged=True).describe_end()
+
+
+def test_a_sweep_below_the_critical_rate_reports_no_blow_up():
+    inputs, targets, critical_lr = _least_squares()
+    torch.manual_seed(0)
+    model = nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = lr_range_test(
+        model,
+        optimizer,
+        [(inputs, targets)],
+        nn.MSELoss(),
+        start_lr=1e-4,
+        end_lr=critical_lr / 4,
+        steps=60,
+    )
+    assert not result.blew_up and "no blow-up" in result.describe_end()

@@ -126,3 +126,25 @@ def test_command_draws_four_maps_that_follow_the_image(tmp_path):
     picture_a, picture_b = read_png(path_a), read_png(path_b)
     assert picture_a.shape == picture_b.shape and picture_a.shape[1] > 1200
     assert (picture_a != picture_b).mean() > 0.01
+
+
+def test_lenet5_without_relus_gets_the_gradient_and_occlusion_maps(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "run" / "best.pt", model_name="lenet5", seed=1)
+    digit = np.zeros((32, 32), np.uint8)
+    digit[6:26, 14:18] = 255
+    path, maps, _ = save_saliency(checkpoint, write_png(tmp_path / "one.png", digit))
+    assert maps.guided is None and maps.deconvnet is None
+    assert "guided backpropagation and deconvnet skipped" in maps.skipped
+    assert "LeNet" in maps.skipped
+    assert maps.gradient.shape == (32, 32) and float(maps.gradient.max()) > 0
+    assert maps.occlusion.shape == (32, 32)
+    # three panels (input, gradient, occlusion), so narrower than the five-panel picture
+    assert path.is_file() and read_png(path).shape[1] < 1200
+
+
+@pytest.mark.parametrize("target", [10, -1])
+def test_a_target_outside_the_classes_is_refused(tmp_path, target):
+    checkpoint = write_checkpoint(tmp_path / "run" / "best.pt", seed=2)
+    image = write_png(tmp_path / "x.png", np.zeros((32, 32), np.uint8))
+    with pytest.raises(CnnlabError, match="10 classes, 0 to 9"):
+        save_saliency(checkpoint, image, target=target)

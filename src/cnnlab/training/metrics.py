@@ -11,7 +11,7 @@ import csv
 import importlib.util
 from pathlib import Path
 
-from cnnlab.run_metrics import COLUMNS, EMA_COLUMN
+from cnnlab.run_metrics import COLUMNS, EMA_COLUMN, TEXT_COLUMNS
 
 
 class MetricsLog:
@@ -20,7 +20,7 @@ class MetricsLog:
     def __init__(self, run_dir: str | Path, *, ema: bool = False):
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
-        self.columns = [*COLUMNS, *([EMA_COLUMN] if ema else [])]
+        self.columns = [*COLUMNS, *([EMA_COLUMN] if ema else []), *TEXT_COLUMNS]
         self._tensorboard = None
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -32,16 +32,20 @@ class MetricsLog:
         checkpoint repeats that epoch when resumed, and must not log it twice."""
         if not self.csv_path.exists():
             return
-        header, *rows = self.csv_path.read_text().splitlines(keepends=True)
-        kept = [row for row in rows if float(row.split(",", 1)[0]) <= epoch]
-        if len(kept) != len(rows):
-            self.csv_path.write_text("".join([header, *kept]))
+        with open(self.csv_path, newline="") as file:
+            reader = csv.DictReader(file)
+            header, rows = reader.fieldnames or [], list(reader)
+        kept = [row for row in rows if float(row["epoch"]) <= epoch]
+        if len(kept) != len(rows) or header != self.columns:
+            # a file from an older cnnlab gains the new columns (empty in its old rows)
+            self.columns += [column for column in header if column not in self.columns]
+            self._write(kept, mode="w")
 
     def append(self, row: dict[str, float]) -> None:
         self._write([row], mode="a")
         if self._tensorboard is not None:
             for key, value in row.items():
-                if key not in ("epoch", "step"):
+                if key not in ("epoch", "step", *TEXT_COLUMNS):
                     self._tensorboard.add_scalar(key, value, int(row["epoch"]))
             self._tensorboard.flush()
 
@@ -56,4 +60,3 @@ class MetricsLog:
             if new_file:
                 writer.writeheader()
             writer.writerows(rows)
-

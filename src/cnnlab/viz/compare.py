@@ -276,7 +276,6 @@ def compare_figure(points: list[ModelPoint], title: str | None = None) -> Figure
     tops = [point.top1 for point in points]
     margin = max(2.0, 0.1 * (max(tops) - min(tops)))
     axis.set_ylim(min(tops) - margin, max(tops) + margin)
-    _label_bubbles(figure, axis, points, scale)
     axis.set(
         xlabel="MACs per image (multiply-accumulates, log scale)",
         ylabel="top-1 accuracy (%)",
@@ -303,44 +302,124 @@ def compare_figure(points: list[ModelPoint], title: str | None = None) -> Figure
             fontsize=7,
             color="0.35",
         )
+    _label_bubbles(figure, axis, points, scale)  # last: the legends change the axes' size
     return figure
 
 
 def _label_bubbles(figure: Figure, axis, points: list[ModelPoint], scale: float) -> None:
-    """Name each bubble to the right of its edge, nudged up or down off earlier labels.
+    """Name each bubble where its label covers no other label and no bubble.
 
-    Positions are estimated in points from the axes' size (before layout), which is close
-    enough to keep crowded families (ResNets, DenseNets) readable.
+    Candidate places ring the bubble, nearest first (right, left, above, below, diagonals, then
+    further out with a leader line); each is measured with the renderer after the layout is
+    done, so what is checked is what is drawn. The labels stay out of the layout, so placing
+    them does not move the axes. Big bubbles are labelled first: they have the fewest free
+    places around them.
     """
-    width_pt = figure.get_figwidth() * 72 * 0.75
-    height_pt = figure.get_figheight() * 72 * 0.8
-    (x_low, x_high), (y_low, y_high) = axis.get_xlim(), axis.get_ylim()
-    x_per_decade = width_pt / math.log10(x_high / x_low)
-    y_per_unit = height_pt / (y_high - y_low)
-    placed: list[tuple[float, float, float, float]] = []
-    for point in sorted(points, key=lambda p: -p.top1):
-        radius = math.sqrt(max(point.params * scale, 12.0)) / 2
-        left = math.log10(point.macs / x_low) * x_per_decade + radius + 2
-        middle = (point.top1 - y_low) * y_per_unit
-        box_width, box_height = 5.0 * len(point.name), 9.0
-        for shift in (0, 10, -10, 20, -20, 30, -30, 40, -40):
-            box = (left, middle + shift - box_height / 2, left + box_width, middle + shift + 4.5)
-            if not any(_overlap(box, other) for other in placed):
-                break
-        placed.append(box)
-        axis.annotate(
-            point.name,
-            (point.macs, point.top1),
-            xytext=(radius + 2, shift),
-            textcoords="offset points",
-            ha="left",
-            va="center",
-            fontsize=8,
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = (
+        figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    )
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    frame = axis.get_window_extent(renderer)
+    pixels_per_point = figure.dpi / 72
+    disks = [
+        (
+            *axis.transData.transform((point.macs, point.top1)),
+            math.sqrt(max(point.params * scale, 12.0)) / 2 * pixels_per_point,
         )
+        for point in points
+    ]
+    placed: list = []  # the boxes of the labels drawn so far
+    leaders: list = []  # points along their leader lines
+    order = sorted(range(len(points)), key=lambda i: -points[i].params)
+    for index in order:
+        point, radius = points[index], disks[index][2] / pixels_per_point
+        best = None
+        for gap in (2.0, 8.0, 18.0, 30.0):
+            for dx, dy, ha, va in _AROUND:
+                offset = (dx * (radius + gap), dy * (radius + gap))
+                label = axis.annotate(
+                    point.name,
+                    (point.macs, point.top1),
+                    xytext=offset,
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=8,
+                    annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.7} if gap > 8 else None,
+                )
+                label.set_in_layout(False)
+                box = label.get_window_extent(renderer).padded(3)  # no two labels touch
+                line = _leader(disks[index], box) if gap > 8 else []
+                clashes = _CLASH_LABEL * sum(box.overlaps(other) for other in placed)
+                clashes += _CLASH_LABEL * sum(box.contains(*xy) for xy in leaders)
+                clashes += _CLASH_LABEL * sum(
+                    other.contains(*xy) for other in placed for xy in line
+                )
+                clashes += sum(_covers(box, disk) for disk in disks)
+                if not line:  # without a leader line the nearest bubble must be its own
+                    own = _distance(box, disks[index])
+                    clashes += _CLASH_LABEL * any(
+                        _distance(box, disk) < own for i, disk in enumerate(disks) if i != index
+                    )
+                inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                clashes += 0 if inside else _CLASH_LABEL
+                if best is None or clashes < best[0]:
+                    if best is not None:
+                        best[1].remove()
+                    best = (clashes, label, box, line)
+                else:
+                    label.remove()
+                if clashes == 0:
+                    break
+            if best[0] == 0:
+                break
+        placed.append(best[2])
+        leaders.extend(best[3])
 
 
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+# A label over another label (or its leader line), or outside the axes, is unreadable; one over
+# a translucent bubble is only harder to read.
+_CLASH_LABEL = 10
+
+
+def _leader(disk: tuple[float, float, float], box) -> list[tuple[float, float]]:
+    """Points along a leader line from a bubble's edge to its label's centre (pixels)."""
+    x, y, radius = disk
+    dx, dy = (box.x0 + box.x1) / 2 - x, (box.y0 + box.y1) / 2 - y
+    length = math.hypot(dx, dy) or 1.0
+    start = min(radius / length, 1.0)
+    steps = [start + (1.0 - start) * i / 11 for i in range(12)]
+    return [(x + t * dx, y + t * dy) for t in steps]
+
+
+# Directions around a bubble, nearest reading order first: (dx, dy, ha, va).
+_AROUND = (
+    (1, 0, "left", "center"),
+    (-1, 0, "right", "center"),
+    (0, 1, "center", "bottom"),
+    (0, -1, "center", "top"),
+    (0.7, 0.7, "left", "bottom"),
+    (0.7, -0.7, "left", "top"),
+    (-0.7, 0.7, "right", "bottom"),
+    (-0.7, -0.7, "right", "top"),
+)
+
+
+def _distance(box, disk: tuple[float, float, float]) -> float:
+    """From a text's box to a bubble's edge (centre x, y and radius in pixels); < 0 inside."""
+    x, y, radius = disk
+    nearest_x = min(max(x, box.x0), box.x1)
+    nearest_y = min(max(y, box.y0), box.y1)
+    return math.hypot(nearest_x - x, nearest_y - y) - radius
+
+
+def _covers(box, disk: tuple[float, float, float]) -> bool:
+    """Whether a text's box reaches well into a bubble."""
+    return _distance(box, disk) < -0.1 * disk[2]
 
 
 def _size_key(figure: Figure, axis, largest: int, scale: float) -> None:
@@ -367,8 +446,9 @@ def _size_key(figure: Figure, axis, largest: int, scale: float) -> None:
         loc="outside right upper",
         fontsize=8,
         title_fontsize=8,
-        labelspacing=1.6,
-        borderpad=1.0,
+        labelspacing=2.4,
+        borderpad=1.6,
+        handletextpad=1.6,
     )
 
 

@@ -3,7 +3,9 @@
 The lectures' "interpreting the cost function": the shape of the training loss tells how to
 change the step size. Loss that rises or becomes NaN means the rate is too high (lower it, or
 clip the gradient norm); loss that zig-zags epoch to epoch means it is on the high side; loss
-that barely moves from the start means it is too low. Comparing training and test curves adds
+that barely moves from the start means it is too low, unless the rate is huge: then the
+network saturated in its first steps (outputs clamped, units dead) and sits on a flat loss at
+a high value, which is a rate far too high. Comparing training and test curves adds
 two more: a test loss that turns back up while the training loss still falls is overfitting
 (regularise, or keep the best epoch), and curves still falling at the end mean the run stopped
 too early. The thresholds below are deliberately coarse: they name the picture a person would
@@ -27,6 +29,8 @@ OVERFIT_TEST_RISE = 0.10  # test loss above its minimum by this fraction
 OVERFIT_ACCURACY_DROP = 2.0  # or test accuracy below its best by this many points
 IMPROVING_LOSS_SLOPE = 0.02  # training loss still falls by this fraction per epoch at the end
 IMPROVING_ACCURACY_SLOPE = 0.25  # or test accuracy still rises by this many points per epoch
+HUGE_LR_FACTOR = 100.0  # a rate this many times the optimizer's default is huge
+HUGE_LR = 1.0  # ... and, the optimizer unknown, a rate no first-order method trains at
 
 
 @dataclass
@@ -34,8 +38,8 @@ class Finding:
     """One thing the curves show.
 
     Attributes:
-        kind: ``diverging``, ``oscillating``, ``plateau``, ``stalled``, ``overfitting``,
-            ``still_improving``, ``healthy`` or ``too_short``.
+        kind: ``diverging``, ``saturated``, ``skipped``, ``oscillating``, ``plateau``,
+            ``stalled``, ``overfitting``, ``still_improving``, ``healthy`` or ``too_short``.
         message: what it means and what to do, one sentence.
         evidence: the numbers the finding rests on.
     """
@@ -46,7 +50,15 @@ class Finding:
 
     @property
     def is_problem(self) -> bool:
-        return self.kind in ("diverging", "oscillating", "plateau", "stalled", "overfitting")
+        return self.kind in (
+            "diverging",
+            "saturated",
+            "skipped",
+            "oscillating",
+            "plateau",
+            "stalled",
+            "overfitting",
+        )
 
 
 @dataclass
@@ -79,22 +91,83 @@ class Diagnosis:
 
 
 def diagnose_run(run_dir: str | Path) -> Diagnosis:
-    """Diagnose the run in ``run_dir`` from its ``metrics.csv``; see :func:`diagnose`."""
+    """Diagnose the run in ``run_dir`` from its ``metrics.csv`` (and the optimizer named in its
+    ``config.yaml``, which says what a huge rate is); see :func:`diagnose`."""
     from cnnlab.viz.curves import read_run
 
     history = read_run(run_dir)
-    diagnosis = diagnose(history.rows)
+    diagnosis = diagnose(history.rows, optimizer=_run_optimizer(history.path.parent))
     diagnosis.label = history.label
     return diagnosis
 
 
-def diagnose(rows: list[dict[str, float]]) -> Diagnosis:
+def _run_optimizer(run_dir: Path) -> str | None:
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    optimizer = config.get("optimizer") if isinstance(config, dict) else None
+    return optimizer if isinstance(optimizer, str) else None
+
+
+def huge_lr(optimizer: str | None) -> float:
+    """The rate from which a flat loss means saturation rather than a rate too low:
+    ``HUGE_LR_FACTOR`` times the optimizer's default rate (``HUGE_LR`` if it is unknown)."""
+    if optimizer is None:
+        return HUGE_LR
+    from cnnlab.errors import CnnlabError
+    from cnnlab.optim import optimizer_entry
+
+    try:
+        default = optimizer_entry(optimizer).defaults.get("lr")
+    except CnnlabError:
+        return HUGE_LR
+    return HUGE_LR_FACTOR * default if default else HUGE_LR
+
+
+def diagnose(rows: list[dict[str, float]], *, optimizer: str | None = None) -> Diagnosis:
     """Say what per-epoch metrics rows (the columns of ``metrics.csv``) show.
 
-    Divergence, a plateau from the start and oscillation are about the learning rate and are
-    checked first; divergence rules out the rest. Overfitting and "still improving" are about
-    the run's length and exclude each other; when nothing is wrong the run is called healthy.
+    Epochs whose every step was skipped (``--on-nonfinite skip``) are named and left out of
+    the rest. Divergence, saturation, a plateau from the start and oscillation are about the
+    learning rate and are checked first; divergence and saturation rule out the rest.
+    Overfitting and "still improving" are about the run's length and exclude each other; when
+    nothing is wrong the run is called healthy. ``optimizer`` (its name) sets what a huge rate
+    is (see :func:`huge_lr`).
     """
+    skipped = _skipped(rows)
+    if skipped is None:
+        return _diagnose_trained(rows, optimizer)
+    trained = [row for row in rows if math.isfinite(row.get("train_loss", math.nan))]
+    rest = _diagnose_trained(trained, optimizer).findings if trained else []
+    return Diagnosis([skipped, *[f for f in rest if f.kind != "too_short"]])
+
+
+def _skipped(rows: list[dict[str, float]]) -> Finding | None:
+    """Epochs with skipped steps; those with no trained step at all have no training loss."""
+    partly = [row for row in rows if row.get("skipped_steps", 0) > 0]
+    if not partly:
+        return None
+    empty = [row for row in partly if not math.isfinite(row.get("train_loss", math.nan))]
+    steps = int(sum(row["skipped_steps"] for row in partly))
+    lr = rows[-1].get("lr")
+    lower = f" (e.g. --lr {lr / 10:g})" if lr else ""
+    if empty:
+        epochs = ", ".join(str(_epoch(empty, i)) for i in range(len(empty)))
+        what = f"every step of epoch(s) {epochs} was skipped, so they trained nothing"
+    else:
+        what = "some steps were skipped"
+    return Finding(
+        "skipped",
+        f"{what}: their loss was not finite (--on-nonfinite skip); the learning rate is too "
+        f"high, lower it{lower} or clip the gradient norm (--clip 1.0)",
+        f"{steps} step(s) skipped in {len(partly)} epoch(s)",
+    )
+
+
+def _diagnose_trained(rows: list[dict[str, float]], optimizer: str | None) -> Diagnosis:
     train_loss = [row.get("train_loss", math.nan) for row in rows]
     lr = rows[-1].get("lr") if rows else None
     if any(not math.isfinite(v) for v in train_loss) or any(
@@ -119,6 +192,9 @@ def diagnose(rows: list[dict[str, float]]) -> Diagnosis:
                 )
             ]
         )
+    saturated = _saturated(rows, train_loss, huge_lr(optimizer))
+    if saturated is not None:
+        return Diagnosis([saturated])
     findings: list[Finding] = []
     low = min(train_loss)
     if train_loss[-1] > DIVERGE_RISE * low and train_loss[-1] > train_loss[0] * 0.9:
@@ -161,6 +237,26 @@ def _diverging(evidence: str, lr: float | None) -> Finding:
         f"the loss is exploding: the learning rate is too high; lower it{lower}, clip the "
         "gradient norm (--clip 1.0) or add warm-up",
         evidence,
+    )
+
+
+def _saturated(
+    rows: list[dict[str, float]], train_loss: list[float], huge: float
+) -> Finding | None:
+    """A loss that never fell below its first value, at a huge rate: the first steps threw
+    the network into saturation (an RBF output clamped, ReLUs dead, a softmax at 0/1), where
+    the gradient vanishes and the loss stays put at a high value."""
+    rate = max(row.get("lr", 0.0) for row in rows)
+    if rate < huge or min(train_loss) < (1 - PLATEAU_DROP) * train_loss[0]:
+        return None
+    return Finding(
+        "saturated",
+        "the loss has not fallen from its first value although the learning rate is huge: "
+        "the first steps saturated the network (its outputs clamp or its units died), so the "
+        f"rate is far too high, not too low; lower it (e.g. --lr {huge / HUGE_LR_FACTOR:g}) or "
+        "find one with `cnnlab lr-find`",
+        f"training loss {train_loss[0]:.4g} -> {train_loss[-1]:.4g} in {len(rows)} epochs at "
+        f"lr {rate:g}; {huge:g} or more is huge for this optimizer",
     )
 
 

@@ -31,6 +31,10 @@ from torch import nn
 from cnnlab.errors import ConfigError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# After its minimum, a smoothed loss this many times higher, or a single step's loss this many
+# times higher, is a blow-up a reader sees in the plot even when the sweep did not stop on it.
+BLOWUP_SMOOTHED_RISE = 1.5
+BLOWUP_STEP_RISE = 4.0
 
 
 @dataclass
@@ -57,6 +61,43 @@ class LrFindResult:
     def min_over_ten_lr(self) -> float:
         """The "minimum / 10" rule of thumb."""
         return self.min_loss_lr / 10
+
+    @property
+    def rise(self) -> tuple[float, float]:
+        """How far the loss rose after the smoothed minimum: the smoothed loss's highest value
+        and the highest single step's loss, each as a multiple of that minimum."""
+        lowest = int(np.argmin(self.smoothed))
+        floor = self.smoothed[lowest]
+        if floor <= 0:
+            return 1.0, 1.0
+        return float(self.smoothed[lowest:].max() / floor), float(
+            np.nanmax(self.losses[lowest:]) / floor
+        )
+
+    @property
+    def blew_up(self) -> bool:
+        """The sweep stopped on a blow-up, or the loss rose after its minimum as far as the plot
+        shows a blow-up (``BLOWUP_SMOOTHED_RISE``, ``BLOWUP_STEP_RISE``)."""
+        smoothed_rise, step_rise = self.rise
+        return (
+            self.diverged or smoothed_rise >= BLOWUP_SMOOTHED_RISE or step_rise >= BLOWUP_STEP_RISE
+        )
+
+    def describe_end(self) -> str:
+        """How the sweep ended, in words that match its plot."""
+        last = self.lrs[-1]
+        if self.diverged:
+            return f"stopped at lr {last:.3g} when the loss blew up"
+        smoothed_rise, step_rise = self.rise
+        if self.blew_up:
+            return (
+                f"the loss blew up after lr {self.min_loss_lr:.3g}: by lr {last:.3g} the smoothed "
+                f"loss rose to {smoothed_rise:.2f}x its minimum, single steps to {step_rise:.2f}x"
+            )
+        return (
+            f"no blow-up up to lr {last:.3g} (the loss rose at most {step_rise:.2f}x above its "
+            "minimum); sweep to a higher --end-lr to see where it does"
+        )
 
 
 def lr_range_test(
@@ -266,7 +307,7 @@ def lr_find(
         "train", dataset, batch_size=batch_size, train=True, device=device, seed=seed
     )
     opt = create_optimizer(optimizer, model, lr=start_lr, **optimizer_hp)
-    loss_fn = create_loss(getattr(model, "default_loss", "cross_entropy"))
+    loss_fn = create_loss(model.default_loss)
     epochs = _EpochCycle(loader)
     return lr_range_test(
         model,
