@@ -250,3 +250,20 @@ def test_shipped_weights_round_trip_and_their_sha256_is_checked(tmp_path, monkey
     weights_path.write_bytes(weights_path.read_bytes()[:-1] + b" ")
     with pytest.raises(WeightsError, match="sha256 does not match"):
         cnnlab.create_model("resnet20", weights="cifar10")
+
+
+def test_models_table_has_a_weights_column(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from cnnlab.sizing.zoo_table import models_table
+
+    monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path))
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(models_table("resnet5*"))
+    text = console.export_text()
+    assert "Weights" in text
+    row = next(line for line in text.splitlines() if " resnet50 " in line)
+    assert "IMAGENET1K_V2, IMAGENET1K_V1" in row
+    assert "IMAGENET1K" not in next(line for line in text.splitlines() if " resnet56 " in line)

@@ -36,13 +36,18 @@ def models_table(pattern: str | None = None) -> Table:
     entries = list_entries(pattern)
     if pattern and not entries:
         raise unknown_name("model pattern", pattern, list_models(), "run `cnnlab models`")
-    table = Table(title="cnnlab models", caption="MACs at the default input size; FLOPs = 2 × MACs")
+    table = Table(
+        title="cnnlab models",
+        caption="MACs at the default input size; FLOPs = 2 × MACs; Weights: names for "
+        "create_model(..., weights=NAME) and --weights, the default first",
+    )
     for title, justify in [
         ("Family", "left"),
         ("Model", "left"),
         ("Parameters", "right"),
         ("MACs", "right"),
         ("Input", "right"),
+        ("Weights", "left"),
         ("Paper", "left"),
     ]:
         table.add_column(title, justify=justify)
@@ -59,6 +64,7 @@ def models_table(pattern: str | None = None) -> Table:
             entry.family if first_of_family else "",
             entry.name,
             *numbers,
+            ", ".join(entry.weights),
             Text(entry.paper),
             end_section=last_of_family,
         )
