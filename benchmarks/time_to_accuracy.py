@@ -1,0 +1,264 @@
+"""Time to accuracy: a recipe trained for several seeds, against airbench94_cpu in the same run.
+
+For each seed it trains ``cnnlab train MODEL --recipe RECIPE`` in-process and reports: the final
+test top-1 without and with the recipe's test-time augmentation (``speedrun_cifar``:
+``flipshift``), the epochs, the training images/s, and three wall times:
+
+* ``setup s``: loading the decoded dataset from cnnlab's cache, building the model and the
+  data-dependent initialisation (whitening); the JPEG decoding itself is timed once, before
+  the seeds, and reported on its own line;
+* ``train s``: the training loop of every epoch plus the final test-time-augmented
+  evaluation, which is what airbench94 counts (it leaves out its per-epoch evaluations);
+* ``wall s``: the whole training call (per-epoch evaluations and checkpoints included).
+
+and the ``train s`` at which each threshold (90, 93, 94% by default) was first reached: at the
+end of the first epoch whose test top-1 reached it, or at the end with the test-time
+augmentation. Then mean and standard deviation over the seeds.
+
+With ``--reference airbench`` it also runs ``airbench94_cpu.py DATA --seed S`` (the port of
+Jordan's airbench94 in ``../shared/tools``; ``--fp32`` where this CPU has no native bf16, as
+cnnlab then trains in float32) for the same seeds, in the same process tree, one after the
+other, and prints the ratio of the mean ``train s`` (cnnlab / airbench) and the difference of
+the mean accuracies with test-time augmentation.
+
+Example (about an hour on 2 AVX-512 cores)::
+
+    python benchmarks/time_to_accuracy.py --data-dir /root/data --seeds 0,1,2 --threads 2 \\
+        --reference airbench
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from cnnlab.data import load_dataset
+from cnnlab.evaluation import tta_probabilities
+from cnnlab.run_metrics import read_metrics
+from cnnlab.training import resolve_config
+from cnnlab.training.engine import Trainer, bf16_supported
+from cnnlab.training.machine import machine_summary
+from cnnlab.training.recipes import get_recipe
+
+AIRBENCH = Path(__file__).resolve().parents[2] / "shared" / "tools" / "airbench94_cpu.py"
+WIDTH = 15  # characters per table column
+AIRBENCH_EPOCH = re.compile(r"epoch (\d+): train seconds so far (\d+).* test acc ([\d.]+)")
+AIRBENCH_FINAL = re.compile(r"final: tta test acc ([\d.]+), total seconds (\d+)")
+
+
+@torch.no_grad()
+def test_top1(trainer: Trainer, tta: str) -> float:
+    """Test top-1 (%) of the trainer's final model with ``tta``, at the run's precision."""
+    model = trainer.model.eval()
+    correct = count = 0
+    for images, labels in trainer.test_loader.epoch(0):
+        with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.amp):
+            probabilities = tta_probabilities(model, images, tta)
+        correct += (probabilities.argmax(1) == labels).sum().item()
+        count += len(labels)
+    return 100 * correct / count
+
+
+def first_reached(times: list[float], accuracies: list[float], threshold: float) -> float | None:
+    """The first time whose accuracy is at least ``threshold``."""
+    return next((t for t, a in zip(times, accuracies, strict=True) if a >= threshold), None)
+
+
+def train_seed(args, seed: int, out: Path, tta: str) -> dict:
+    """Train one seed; returns its figures (see the module docstring)."""
+    options = dict(
+        data=args.data, data_dir=args.data_dir, seed=seed, threads=args.threads, out=str(out)
+    )
+    if args.epochs:
+        options["epochs"] = args.epochs
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.model_arg:
+        options["model_kwargs"] = dict(args.model_arg)
+    config = resolve_config(args.model, args.recipe, **options)
+    began = time.perf_counter()
+    trainer = Trainer(config)
+    setup = time.perf_counter() - began
+    began = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - began
+    rows = read_metrics(out / "metrics.csv")
+    plain = rows[-1]["test_top1"]  # the engine's evaluation of the final weights
+    began = time.perf_counter()
+    with_tta = test_top1(trainer, tta) if tta != "none" else plain
+    tta_time = time.perf_counter() - began
+    batch = config.batch_size
+    loop_times = []  # each epoch's training loop alone: images / (images/s)
+    previous_step = 0
+    for row in rows:
+        loop_times.append((row["step"] - previous_step) * batch / row["images_per_s"])
+        previous_step = row["step"]
+    elapsed = [sum(loop_times[: i + 1]) for i in range(len(rows))]
+    train_time = elapsed[-1] + tta_time
+    result = dict(
+        seed=seed,
+        top1=plain,
+        top1_tta=with_tta,
+        epochs=len(rows),
+        images_per_s=rows[-1]["step"] * batch / elapsed[-1],
+        setup=setup,
+        train=train_time,
+        wall=wall + tta_time,
+        run_dir=str(out),
+    )
+    times = [*elapsed, train_time]
+    accuracies = [*(r["test_top1"] for r in rows), with_tta]
+    for threshold in args.thresholds:
+        result[f"t{threshold:g}"] = first_reached(times, accuracies, threshold)
+    return result
+
+
+def run_airbench(args, seed: int, fp32: bool) -> dict:
+    """One airbench94_cpu run; its figures parsed from what it prints."""
+    command = [sys.executable, str(args.airbench), args.data_dir, "--seed", str(seed)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if fp32:
+        command.append("--fp32")
+    print("  $ " + " ".join(command), flush=True)
+    began = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - began
+    epochs = [(float(s), float(a) * 100) for _, s, a in AIRBENCH_EPOCH.findall(output)]
+    final = AIRBENCH_FINAL.search(output)
+    if final is None:
+        raise RuntimeError(f"airbench94_cpu printed no final line:\n{output[-2000:]}")
+    tta, total = float(final.group(1)) * 100, float(final.group(2))
+    result = dict(
+        seed=seed,
+        top1=epochs[-1][1],
+        top1_tta=tta,
+        epochs=len(epochs),
+        images_per_s=float("nan"),
+        setup=float("nan"),
+        train=total,
+        wall=wall,
+        run_dir="",
+    )
+    times = [*(s for s, _ in epochs), total]
+    accuracies = [*(a for _, a in epochs), tta]
+    for threshold in args.thresholds:
+        result[f"t{threshold:g}"] = first_reached(times, accuracies, threshold)
+    return result
+
+
+def mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def print_table(name: str, results: list[dict], thresholds: list[float]) -> None:
+    columns = ["top1", "top1_tta", "epochs", "images_per_s", "setup", "train", "wall"]
+    columns += [f"t{t:g}" for t in thresholds]
+    print(f"\n{name}")
+    print("  " + "seed".ljust(6) + "".join(c.rjust(WIDTH) for c in columns))
+    for result in results:
+        cells = [_cell(result[c]) for c in columns]
+        print("  " + str(result["seed"]).ljust(6) + "".join(c.rjust(WIDTH) for c in cells))
+    means = [mean_std([r[c] for r in results]) for c in columns]
+    print("  " + "mean".ljust(6) + "".join(m.rjust(WIDTH) for m in means))
+    for result in results:
+        if result["run_dir"]:
+            print(f"  seed {result['seed']} run directory: {result['run_dir']}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.2f}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", default="speedrun_cifar")
+    parser.add_argument("--model", help="default: the recipe's model")
+    parser.add_argument("--data", default="cifar10")
+    parser.add_argument("--data-dir", help="the CIFAR-10 ImageFolder tree (train/, test/)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated, e.g. 0,1,2")
+    parser.add_argument("--threads", type=int, help="CPU threads for both (default: torch's)")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (smoke tests)")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")
+    parser.add_argument("--thresholds", default="90,93,94", help="test top-1 %% to time")
+    parser.add_argument("--reference", choices=("none", "airbench"), default="none")
+    parser.add_argument("--airbench", default=str(AIRBENCH), help="airbench94_cpu.py")
+    parser.add_argument("--out", help="where the runs go (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",")]
+        args.thresholds = [float(t) for t in args.thresholds.split(",")]
+    except ValueError as error:
+        parser.error(f"--seeds and --thresholds take comma-separated numbers ({error})")
+    if args.reference == "airbench" and not args.data_dir:
+        parser.error("--reference airbench needs --data-dir (the ImageFolder both train on)")
+    args.model = args.model or get_recipe(args.recipe).model
+    return args
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, _, value = text.partition("=")
+    return key, yaml.safe_load(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    tta = get_recipe(args.recipe).tta
+    out = Path(args.out or tempfile.mkdtemp(prefix="time_to_accuracy-"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    native_bf16 = bf16_supported(device)
+    print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {machine_summary(device)}; bf16 {'native' if native_bf16 else 'off'}")
+    print("command: python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]))
+    began = time.perf_counter()
+    dataset = load_dataset(args.data, data_dir=args.data_dir)
+    print(
+        f"data: {args.data}, {len(dataset.train)} train / {len(dataset.test)} test images, "
+        f"decoded (or read from cnnlab's cache) in {time.perf_counter() - began:.1f} s, "
+        "not counted below"
+    )
+    ours = []
+    for seed in args.seeds:
+        print(f"cnnlab {args.model} --recipe {args.recipe}, seed {seed} ...", flush=True)
+        ours.append(train_seed(args, seed, out / f"seed{seed}", tta))
+    print_table(f"cnnlab {args.recipe} (tta {tta})", ours, args.thresholds)
+    if args.reference == "none":
+        return
+    theirs = []
+    for seed in args.seeds:
+        print(f"airbench94_cpu, seed {seed} ...", flush=True)
+        theirs.append(run_airbench(args, seed, fp32=not native_bf16))
+    print_table("airbench94_cpu (tta level 2)", theirs, args.thresholds)
+    ratio = statistics.mean(r["train"] for r in ours) / statistics.mean(r["train"] for r in theirs)
+    gap = statistics.mean(r["top1_tta"] for r in ours) - statistics.mean(
+        r["top1_tta"] for r in theirs
+    )
+    print(
+        f"\nmean train time ratio cnnlab / airbench94_cpu: {ratio:.3f}; "
+        f"mean top-1 with tta, cnnlab - airbench94_cpu: {gap:+.2f} pp"
+    )
+
+
+if __name__ == "__main__":
+    main()
