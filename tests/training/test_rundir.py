@@ -17,6 +17,7 @@ from train_helpers import cli_env, cnnlab_command, run_cnnlab
 
 from cnnlab.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.errors import CheckpointError, RunInUseError
+from cnnlab.run_metrics import read_metrics
 from cnnlab.training import resume, train
 from cnnlab.training.rundir import LOCK_NAME, RunDirLock
 
@@ -60,7 +61,7 @@ def test_a_live_run_locks_out_a_second_process_and_sigkill_frees_it(tmp_path):
     # the kernel dropped the dead owner's lock: resuming works at once, no stale lock file
     result = run_cnnlab("resume", str(run_dir), "--epochs", str(state["epoch"] + 1))
     assert result.returncode == 0, result.stderr
-    epochs = [int(line.split(",")[0]) for line in (run_dir / "metrics.csv").read_text().split()[1:]]
+    epochs = [int(row["epoch"]) for row in read_metrics(run_dir / "metrics.csv")]
     assert epochs == list(range(1, state["epoch"] + 2))
 
 
@@ -76,8 +77,7 @@ def test_two_trainings_started_together_on_one_out_leave_one_run(tmp_path):
     loser = next(stderr.decode() for _, stderr, code in results if code == 2)
     assert len(loser.strip().splitlines()) == 1 and "Traceback" not in loser
     assert "in use" in loser or "already holds a run" in loser
-    epochs = [int(line.split(",")[0]) for line in (run_dir / "metrics.csv").read_text().split()[1:]]
-    assert epochs == [1, 2]
+    assert [int(row["epoch"]) for row in read_metrics(run_dir / "metrics.csv")] == [1, 2]
 
 
 def test_lock_is_exclusive_and_released(tmp_path):
