@@ -367,6 +367,12 @@ def _add_train(sub) -> None:
 
     run = p.add_argument_group("run and output")
     run.add_argument("--log-every", type=int, help="steps between progress-bar updates")
+    run.add_argument(
+        "--save-trajectory",
+        action="store_const",
+        const=True,
+        help="keep every epoch's weights in RUN/trajectory/ (the path `cnnlab lab` draws)",
+    )
 
     hardware = p.add_argument_group("hardware")
     hardware.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
@@ -405,6 +411,10 @@ def _run_train(args) -> None:
     options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
     options["model_kwargs"] = dict(options.pop("model_arg") or []) or None
     config = resolve_config(args.model, args.recipe, **options)
+    if args.recipe is None and args.config is None:
+        from cnnlab.training.recipes import recipe_note
+
+        _say(recipe_note(config.model, args.data, config.recipe))
     _train_until_interrupted(lambda: train(config, console=console))
 
 
@@ -1009,6 +1019,8 @@ def _run_lab(args) -> None:
     from cnnlab.lab import Lab, export_page, serve
 
     lab = Lab(args.source, args.image, landscape_grid=args.grid)
+    if lab.trajectory is not None:
+        _say(lab.trajectory.describe())
     if args.export:
         surfaces = [s.strip() for s in args.surfaces.split(",")] if args.surfaces else None
         path = export_page(lab, args.export, surfaces=surfaces)

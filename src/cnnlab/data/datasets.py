@@ -92,6 +92,11 @@ def load_dataset(
     """
     base, _, argument = name.partition(":")
     base = base.strip().lower()
+    if base == "imagenet":  # no download exists: it is licensed and fetched by hand
+        raise DatasetError(
+            "ImageNet cannot be downloaded for you; fetch ILSVRC-2012 from image-net.org, lay it "
+            "out as train/<class>/*.JPEG and val/<class>/*.JPEG, and pass --data folder:PATH"
+        )
     if base not in _DATASETS:
         raise unknown_name("dataset", name, _DATASETS, "run `cnnlab datasets`")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()

@@ -2,14 +2,19 @@
 
 Names (``augment=``), each followed by a horizontal flip, conversion to float and the
 dataset's mean/std normalisation; ``size`` is the model's crop (224 unless the model says
-otherwise) and ``resize = size * 256 / 224``:
+otherwise) and every other side scales with it, ``resize = size * 256 / 224``. A crop of 227 is
+AlexNet's: the paper writes "224" but its own arithmetic ((227 - 11) / 4 + 1 = 55 maps) needs
+227, so 227 counts as the nominal 224 (227 crops of 256 images):
 
 * ``"inception"`` (the default): random-resized crop covering 8%-100% of the area with aspect
   ratio 3/4-4/3 (Szegedy et al. 2015, GoogLeNet).
 * ``"vgg"``: scale jitter, the shorter side resized to S drawn from [256, 512], then a random
   224 crop (Simonyan & Zisserman 2015).
-* ``"alexnet"``: shorter side 256, central 256x256, random 224 crop, and PCA colour lighting
-  (Krizhevsky et al. 2012).
+* ``"alexnet"``: shorter side 256, central 256x256, random 224 (227) crop, and PCA colour
+  lighting (Krizhevsky et al. 2012, section 4.1).
+* ``"zfnet"``: the same crops without the lighting (Zeiler & Fergus 2013, section 3).
+* ``"resnet"``: scale jitter with the shorter side drawn from [256, 480], a random 224 crop and
+  the PCA lighting (He et al. 2016, section 3.4).
 * ``"flip"``: the evaluation crop, flipped at random.
 * ``"none"`` (and every test split): shorter side resized to 256, central 224 crop.
 
@@ -28,7 +33,9 @@ from torchvision.transforms.v2.functional import is_pure_tensor
 
 from cnnlab.errors import ConfigError
 
-FOLDER_AUGMENTATIONS = ("default", "none", "flip", "inception", "vgg", "alexnet")
+FOLDER_AUGMENTATIONS = ("default", "none", "flip", "inception", "vgg", "alexnet", "zfnet", "resnet")
+#: the augmentations that end with AlexNet's PCA colour lighting
+_LIGHTING = ("alexnet", "resnet")
 
 # Principal components of ImageNet's RGB pixel values in [0, 1] (eigenvalues, and the
 # eigenvectors as columns), as used by fb.resnet.torch and torchvision's reference scripts.
@@ -92,7 +99,8 @@ def folder_transform(
             f"unknown augmentation '{augment}' for an image folder; "
             f"choose one of {', '.join(FOLDER_AUGMENTATIONS)}"
         )
-    resize = round(size * 256 / 224)
+    nominal = 224 if size == 227 else size  # AlexNet's "224" (module docstring)
+    resize = round(nominal * 256 / 224)
     evaluation = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
     if not train or augment == "none":
         steps = evaluation
@@ -102,9 +110,14 @@ def folder_transform(
             "inception": [v2.RandomResizedCrop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3))],
             "vgg": [v2.RandomResize(resize, 2 * resize + 1), v2.RandomCrop(size)],
             "alexnet": [v2.Resize(resize), v2.CenterCrop(resize), v2.RandomCrop(size)],
+            "zfnet": [v2.Resize(resize), v2.CenterCrop(resize), v2.RandomCrop(size)],
+            "resnet": [
+                v2.RandomResize(resize, round(nominal * 480 / 224) + 1),
+                v2.RandomCrop(size),
+            ],
             "flip": evaluation,
         }[augment] + [v2.RandomHorizontalFlip()]
     steps = [*steps, v2.ToDtype(torch.float32, scale=True)]
-    if train and augment == "alexnet":
+    if train and augment in _LIGHTING:
         steps.append(PCALighting())
     return v2.Compose([*steps, v2.Normalize(list(mean), list(std))])

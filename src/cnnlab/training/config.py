@@ -22,6 +22,8 @@ from cnnlab.validate import (
     POSITIVE_INT,
     Items,
     Number,
+    Text,
+    check,
     check_all,
     check_fields,
 )
@@ -116,6 +118,7 @@ class TrainConfig:
     on_nonfinite: OnNonfinite = "stop"
     log_every: int = 20
     out: str | None = None
+    save_trajectory: bool = False  # keep each epoch's weights in RUN/trajectory/
 
     def __post_init__(self) -> None:
         self.validate()
@@ -222,14 +225,19 @@ class TrainConfig:
 def resolve_config(model: str, recipe: str | None = None, **overrides: Any) -> TrainConfig:
     """The config for training ``model``: defaults, then the recipe, then explicit overrides.
 
-    ``recipe=None`` picks the model's default recipe when it has one (``lenet5`` ->
-    ``lenet1998``). Overrides whose value is ``None`` are ignored, so CLI flags that were not
-    given leave the recipe's values alone.
+    ``recipe=None`` picks the paper's recipe for the model on ``data`` when there is one
+    (``resnet20`` on ``cifar10``: ``resnet2016_cifar``), and without ``data`` the bundled
+    digits with the model's digits recipe (``lenet5``: ``lenet1998``) or the short ``digits``
+    one (see ``recipes.default_recipe_for``). Overrides whose value is ``None`` are ignored,
+    so CLI flags that were not given leave the recipe's values alone.
     """
     from cnnlab.training.recipes import default_recipe_for, get_recipe
 
+    check("train", "model", model, Text())
+    check("train", "recipe", recipe, Text(optional=True))
+    check("train", "data", overrides.get("data"), Text(optional=True))
     values: dict[str, Any] = {"model": model}
-    recipe = recipe or default_recipe_for(model)
+    recipe = recipe or default_recipe_for(model, overrides.get("data"))
     if recipe is not None:
         entry = get_recipe(recipe)
         values.update(entry.settings)

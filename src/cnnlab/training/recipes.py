@@ -27,19 +27,38 @@ class Recipe:
     settings: dict
     details: str
     tta: str = "none"
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
 
 
 _RECIPES: dict[str, Recipe] = {}
 
 
-def recipe(name: str, *, paper: str, model: str, description: str, tta: str = "none"):
-    """Register ``fn() -> settings`` as a recipe; the docstring becomes its details."""
+def recipe(
+    name: str,
+    *,
+    paper: str,
+    model: str,
+    description: str,
+    tta: str = "none",
+    models: tuple[str, ...] = (),
+    datasets: tuple[str, ...] = (),
+):
+    """Register ``fn() -> settings`` as a recipe; the docstring becomes its details.
+
+    ``models`` are the networks the paper trained this way and ``datasets`` the datasets it
+    trained them on (``"folder"``: an image folder such as ImageNet): ``cnnlab train MODEL
+    --data DATA`` without ``--recipe`` uses the recipe that lists both. Every recipe names its
+    augmentation, so that none inherits a loader's default.
+    """
 
     def decorate(fn: Callable[[], dict]) -> Callable[[], dict]:
         settings = fn()
-        if "model" in settings:
-            raise ValueError(f"recipe {name} must not set the model")
-        _RECIPES[name] = Recipe(name, paper, model, description, settings, fn.__doc__ or "", tta)
+        if "model" in settings or "augment" not in settings:
+            raise ValueError(f"recipe {name} must name its augmentation and not the model")
+        _RECIPES[name] = Recipe(
+            name, paper, model, description, settings, fn.__doc__ or "", tta, models, datasets
+        )
         return fn
 
     return decorate
@@ -57,15 +76,73 @@ def get_recipe(name: str) -> Recipe:
     return _RECIPES[key]
 
 
-def default_recipe_for(model: str) -> str | None:
-    """The recipe ``cnnlab train MODEL`` uses when no ``--recipe`` is given: the first of the
-    recipes its registry entry names (an unknown model is reported where it is built)."""
+#: the recipe for the bundled digits, the offline default dataset, where no paper's fits
+DIGITS_RECIPE = "digits"
+
+
+def dataset_kind(data: str) -> str:
+    """``cifar10`` for ``cifar10``, ``folder`` for ``folder:PATH``: what a recipe matches."""
+    return data.partition(":")[0].strip().lower()
+
+
+def recipe_datasets(entry: Recipe) -> tuple[str, ...]:
+    """The datasets a recipe was written for: those it lists, else its own ``data``."""
+    return entry.datasets or (dataset_kind(entry.settings["data"]),)
+
+
+def paper_recipes_for(model: str) -> list[str]:
+    """The recipes written for ``model``: those its registry entry names, then those naming it."""
     from cnnlab.models import list_models, model_entry
 
-    if model.strip().lower() not in list_models():
-        return None
-    recipes = model_entry(model).recipes
-    return recipes[0] if recipes else None
+    key = model.strip().lower()
+    named = list(model_entry(key).recipes) if key in list_models() else []
+    named += [r.name for r in _RECIPES.values() if key in r.models and r.name not in named]
+    return [name for name in named if name in _RECIPES]
+
+
+def default_recipe_for(model: str, data: str | None = None) -> str | None:
+    """The recipe ``cnnlab train MODEL [--data DATA]`` uses when no ``--recipe`` is given.
+
+    With ``data``: the paper's recipe for that model on that dataset (``resnet20`` on
+    ``cifar10`` is ``resnet2016_cifar``), or ``None`` (cnnlab's defaults) when the paper did not
+    train it there. Without: the bundled digits, which need no download: the model's own
+    recipe where a paper trained it on digits (LeNet-5), else the short ``digits`` recipe.
+    """
+    kind = "digits" if data is None else dataset_kind(data)
+    for name in paper_recipes_for(model):
+        if kind in recipe_datasets(_RECIPES[name]):
+            return name
+    return DIGITS_RECIPE if data is None else None
+
+
+def recipe_note(model: str, data: str | None, chosen: str | None) -> str:
+    """One line saying which recipe ``cnnlab train`` chose, unasked, and how to get the paper's."""
+    papers = paper_recipes_for(model)
+    if chosen == DIGITS_RECIPE:
+        if not papers:
+            return (
+                f"recipe {DIGITS_RECIPE}: a short recipe for the bundled digits (no paper trained "
+                f"{model} on them); --data and --recipe choose others (`cnnlab recipes`)"
+            )
+        paper = _RECIPES[papers[0]]
+        where = paper.settings["data"]
+        where = "folder:PATH" if dataset_kind(where) == "folder" else where
+        return (
+            f"recipe {DIGITS_RECIPE}: a short recipe for the bundled digits; the paper's is "
+            f"{paper.name} ({paper.paper}): cnnlab train {model} --data {where}"
+        )
+    if chosen is not None:
+        entry = _RECIPES[chosen]
+        kind = dataset_kind(data or entry.settings["data"])
+        kind = "an image folder (ImageNet)" if kind == "folder" else kind
+        return (
+            f"recipe {chosen}: how {entry.paper} trained {model} on {kind} "
+            f"(`cnnlab recipes {chosen}`); --recipe picks another"
+        )
+    return (
+        f"no recipe: no paper trained {model} on {data}, so cnnlab's defaults apply; "
+        f"--recipe picks one (`cnnlab recipes`)"
+    )
 
 
 @recipe(
@@ -73,6 +150,8 @@ def default_recipe_for(model: str) -> str | None:
     paper="LeCun et al. 1998",
     model="lenet5",
     description="LeNet-5, RBF/MSE loss, decreasing lr; MNIST scaled to the bundled digits",
+    models=("lenet5",),
+    datasets=("digits", "mnist"),
 )
 def lenet1998() -> dict:
     """LeNet-5 on handwritten digits.
@@ -86,12 +165,14 @@ def lenet1998() -> dict:
     Scaled down: the bundled scikit-learn digits (1,797 images, 8x8 scaled to 32x32) instead of
     MNIST; SGD with momentum 0.9 replaces the diagonal Levenberg-Marquardt step sizes (momentum
     gives a similar per-direction damping at no extra cost), and the paper's staircase of
-    decreasing rates becomes 0.002 divided by 3 after epochs 10, 14 and 17 of 20. One CPU
+    decreasing rates becomes 0.002 divided by 3 after epochs 10, 14 and 17 of 20. No
+    augmentation: the paper's 0.95% is without its distorted copies (section III.C). One CPU
     thread: a 60k-parameter net on 32x32 batches of 32 gains nothing from splitting each
     operation over cores, and slows down many times when another process shares them.
     """
     return {
         "data": "digits",
+        "augment": "none",
         "epochs": 20,
         "batch_size": 32,
         "optimizer": "momentum",
@@ -107,8 +188,9 @@ def lenet1998() -> dict:
 @recipe(
     "alexnet2012",
     paper="Krizhevsky et al. 2012",
-    model="alexnet",
-    description="SGD 0.01 momentum 0.9 wd 5e-4 batch 128, ÷10 when validation error plateaus",
+    model="alexnet_paper",
+    description="AlexNet's momentum 0.9 wd 5e-4 batch 128, ÷10 on plateaus; 227 crops, lighting",
+    models=("alexnet_paper",),
 )
 def alexnet2012() -> dict:
     """AlexNet on ImageNet.
@@ -117,15 +199,22 @@ def alexnet2012() -> dict:
     examples, momentum of 0.9, and weight decay of 0.0005 ... The learning rate was initialized
     at 0.01 ... divide the learning rate by 10 when the validation error rate stopped improving
     ... reduced three times prior to termination ... roughly 90 cycles through the training
-    set of 1.2 million images". Dropout 0.5 in the first two fully connected layers (in the
-    model). Scaled down: nothing in the settings; point ``--data folder:PATH`` at an ImageNet
-    folder. The "÷10 when the validation error stops improving" is ``plateau`` on test error.
+    set of 1.2 million images", with the update rule of section 5,
+    ``v <- 0.9 v - 0.0005 eps w - eps g; w <- w + v`` (the ``alexnet`` optimizer: the rate
+    sits inside the velocity, so after a cut old steps keep their rate, unlike torch's SGD).
+    Dropout 0.5 in the first two fully connected layers (in the model, ``alexnet_paper``, two
+    towers). Augmentation (section 4.1): random crops of the 256x256 images and their mirror
+    images, and PCA colour lighting. The paper says 224x224 crops, but its own arithmetic
+    ((227 - 11) / 4 + 1 = 55 maps after conv1) needs 227, which the model takes: the crops are
+    227 of 256. Scaled down: nothing in the settings; point ``--data folder:PATH`` at an
+    ImageNet folder. The "÷10 when the validation error stops improving" is ``plateau``.
     """
     return {
         "data": "folder:imagenet",
+        "augment": "alexnet",
         "epochs": 90,
         "batch_size": 128,
-        "optimizer": "momentum",
+        "optimizer": "alexnet",
         "lr": 0.01,
         "momentum": 0.9,
         "weight_decay": 5e-4,
@@ -139,6 +228,7 @@ def alexnet2012() -> dict:
     paper="Zeiler & Fergus 2013",
     model="zfnet",
     description="AlexNet's recipe: SGD 0.01 momentum 0.9 batch 128, lr annealed on plateaus, 70 ep",
+    models=("zfnet",),
 )
 def zfnet2013() -> dict:
     """ZFNet on ImageNet.
@@ -149,15 +239,30 @@ def zfnet2013() -> dict:
     plateaus. Dropout is used in the fully connected layers (6 and 7) with a rate of 0.5 ...
     We stopped training after 70 epochs". The paper states no weight decay; cnnlab keeps
     AlexNet's 5e-4, which ZFNet otherwise follows. The manual annealing becomes ``plateau``.
+    Augmentation (section 3): "resizing the smallest dimension to 256, cropping the center
+    256x256 region ... 10 different sub-crops of size 224x224 (corners + center with(out)
+    horizontal flips)": random 224 crops of the central 256x256 and flips, no colour lighting.
     """
-    return {**alexnet2012(), "epochs": 70}
+    return {
+        "data": "folder:imagenet",
+        "augment": "zfnet",
+        "epochs": 70,
+        "batch_size": 128,
+        "optimizer": "momentum",
+        "lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "plateau",
+        "patience": 5,
+    }
 
 
 @recipe(
     "vgg2014",
     paper="Simonyan & Zisserman 2014",
     model="vgg16",
-    description="SGD 0.01 momentum 0.9 wd 5e-4 batch 256, ÷10 on plateau (3x), 74 epochs",
+    description="SGD 0.01 momentum 0.9 wd 5e-4 batch 256, ÷10 on plateau, 74 ep, S in [256,512]",
+    models=("vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19"),
 )
 def vgg2014() -> dict:
     """VGG on ImageNet.
@@ -167,10 +272,24 @@ def vgg2014() -> dict:
     first two fully-connected layers (dropout ratio set to 0.5). The learning rate was
     initially set to 10^-2, and then decreased by a factor of 10 when the validation set
     accuracy stopped improving ... the learning was stopped after 370K iterations (74
-    epochs)". Scale jitter S in [256, 512] is the folder loader's augmentation; the multi-scale
-    test is ``cnnlab evaluate --tta multiscale``. Everything else is AlexNet's recipe.
+    epochs)". Augmentation (section 3.1): "randomly cropped from rescaled training images",
+    random flips and RGB shift, with scale jittering, "each training image is individually
+    rescaled by randomly sampling S from a certain range [Smin, Smax] (we used Smin = 256 and
+    Smax = 512)": the ``vgg`` augmentation. The multi-scale test is ``cnnlab evaluate --tta
+    multiscale``. The update is Caffe's SGD with momentum (torch's ``momentum``).
     """
-    return {**alexnet2012(), "epochs": 74, "batch_size": 256}
+    return {
+        "data": "folder:imagenet",
+        "augment": "vgg",
+        "epochs": 74,
+        "batch_size": 256,
+        "optimizer": "momentum",
+        "lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "plateau",
+        "patience": 5,
+    }
 
 
 @recipe(
@@ -178,6 +297,7 @@ def vgg2014() -> dict:
     paper="Szegedy et al. 2014",
     model="googlenet_paper",
     description="SGD momentum 0.9, lr -4% every 8 epochs, Polyak averaging, aux losses x0.3",
+    models=("googlenet_paper",),
 )
 def googlenet2014() -> dict:
     """GoogLeNet on ImageNet.
@@ -189,10 +309,14 @@ def googlenet2014() -> dict:
     classifiers were weighted by 0.3)". The paper gives no initial rate or length: cnnlab uses
     0.01 and 250 epochs (31 decays, ending at 0.96^31 = 28% of the start rate), the EMA
     decay 0.9999 stands for Polyak averaging, and synchronous SGD replaces the asynchronous
-    DistBelief workers. The 0.3 weight is the model's ``aux_loss_weight``.
+    DistBelief workers. The 0.3 weight is the model's ``aux_loss_weight``. Augmentation
+    (section 6): "sampling of various sized patches of the image whose size is distributed
+    evenly between 8% and 100% of the image area with aspect ratio constrained to the interval
+    [3/4, 4/3]": the ``inception`` augmentation (its photometric distortions are not copied).
     """
     return {
         "data": "folder:imagenet",
+        "augment": "inception",
         "epochs": 250,
         "batch_size": 256,
         "optimizer": "momentum",
@@ -209,6 +333,7 @@ def googlenet2014() -> dict:
     paper="He et al. 2016",
     model="resnet50",
     description="SGD 0.1 momentum 0.9 wd 1e-4 batch 256, ÷10 when error plateaus, 120 epochs",
+    models=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
 )
 def resnet2016_imagenet() -> dict:
     """ResNet on ImageNet.
@@ -216,10 +341,14 @@ def resnet2016_imagenet() -> dict:
     Paper: "We use SGD with a mini-batch size of 256. The learning rate starts from 0.1 and is
     divided by 10 when the error plateaus, and the models are trained for up to 60 x 10^4
     iterations. We use a weight decay of 0.0001 and a momentum of 0.9. We do not use dropout".
-    600k iterations of 256 images are 120 epochs of ImageNet's 1.28M images.
+    600k iterations of 256 images are 120 epochs of ImageNet's 1.28M images. Augmentation
+    (section 3.4): "The image is resized with its shorter side randomly sampled in [256, 480]
+    for scale augmentation. A 224x224 crop is randomly sampled from an image or its horizontal
+    flip ... The standard color augmentation in [AlexNet] is used": the ``resnet`` augmentation.
     """
     return {
         "data": "folder:imagenet",
+        "augment": "resnet",
         "epochs": 120,
         "batch_size": 256,
         "optimizer": "momentum",
@@ -233,6 +362,7 @@ def resnet2016_imagenet() -> dict:
 
 _RESNET_CIFAR = {
     "data": "cifar10",
+    "augment": "crop+flip",
     "epochs": 164,
     "batch_size": 128,
     "optimizer": "momentum",
@@ -251,6 +381,8 @@ _RESNET_CIFAR = {
     paper="He et al. 2016",
     model="resnet20",
     description="SGD 0.1 momentum 0.9 wd 1e-4 batch 128, ÷10 at 32k/48k iterations, 64k",
+    models=("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202")
+    + ("plain20", "plain32", "plain44", "plain56", "plain110"),
 )
 def resnet2016_cifar() -> dict:
     """ResNet-20/32/44/56/110 on CIFAR-10.
@@ -262,7 +394,10 @@ def resnet2016_cifar() -> dict:
     training until the training error is below 80% (about 400 iterations), and then go back
     to 0.1" (add ``--warmup-until-error 80``). cnnlab trains on all 50k images (the split only
     chose the length) and stops after 164 epochs = 64k iterations at 391 per epoch; the
-    milestones are counted in iterations, so the scheduler steps every iteration.
+    milestones are counted in iterations, so the scheduler steps every iteration. The plain
+    nets of Fig. 6 were trained the same way. Augmentation (section 4.2): "4 pixels are
+    padded on each side, and a 32x32 crop is randomly sampled from the padded image or its
+    horizontal flip": ``crop+flip``.
     """
     return dict(_RESNET_CIFAR)
 
@@ -272,6 +407,8 @@ def resnet2016_cifar() -> dict:
     paper="He et al. 2016 (identity mappings)",
     model="preact_resnet110",
     description="ResNet's CIFAR recipe for pre-activation nets: 0.1, ÷10 at 32k/48k, 64k iters",
+    models=("preact_resnet110", "preact_resnet164", "preact_resnet1001"),
+    datasets=("cifar10", "cifar100"),
 )
 def preact2016_cifar() -> dict:
     """Pre-activation ResNets on CIFAR-10.
@@ -291,6 +428,8 @@ def preact2016_cifar() -> dict:
     paper="Zagoruyko & Komodakis 2016",
     model="wrn_28_10",
     description="Nesterov 0.1 wd 5e-4 batch 128, ÷5 at 60/120/160 of 200 epochs, dropout 0.3",
+    models=("wrn_16_8", "wrn_28_10", "wrn_40_4"),
+    datasets=("cifar10", "cifar100"),
 )
 def wrn2016_cifar() -> dict:
     """Wide ResNets on CIFAR-10.
@@ -299,10 +438,13 @@ def wrn2016_cifar() -> dict:
     The initial learning rate is set to 0.1, weight decay to 0.0005, dampening to 0, momentum
     to 0.9 and minibatch size to 128. On CIFAR learning rate dropped by 0.2 at 60, 120 and 160
     epochs and we train for total 200 epochs"; dropout 0.3 between the convolutions of a block
-    (the model's ``dropout`` argument, set here through ``model_kwargs``).
+    (the model's ``dropout`` argument, set here through ``model_kwargs``). Augmentation: "we
+    use horizontal flips and take random crops from image padded by 4 pixels on each side"
+    (section 3): ``crop+flip``.
     """
     return {
         "data": "cifar10",
+        "augment": "crop+flip",
         "epochs": 200,
         "batch_size": 128,
         "optimizer": "nesterov",
@@ -321,6 +463,8 @@ def wrn2016_cifar() -> dict:
     paper="Huang et al. 2017",
     model="densenet_bc_100_12",
     description="Nesterov 0.1 wd 1e-4 batch 64, ÷10 at 50% and 75% of 300 epochs",
+    models=("densenet_bc_100_12", "densenet_bc_190_40", "densenet_bc_250_24"),
+    datasets=("cifar10", "cifar100"),
 )
 def densenet2017_cifar() -> dict:
     """DenseNets on CIFAR-10.
@@ -330,9 +474,12 @@ def densenet2017_cifar() -> dict:
     rate is set to 0.1, and is divided by 10 at 50% and 75% of the total number of training
     epochs ... we use a weight decay of 10^-4 and a Nesterov momentum of 0.9 without
     dampening". The paper's dropout 0.2 is used only without data augmentation, so it is not set.
+    Augmentation (section 4.1): "the standard data augmentation scheme (mirroring/shifting)":
+    ``crop+flip``.
     """
     return {
         "data": "cifar10",
+        "augment": "crop+flip",
         "epochs": 300,
         "batch_size": 64,
         "optimizer": "nesterov",
@@ -350,6 +497,7 @@ def densenet2017_cifar() -> dict:
     paper="Howard et al. 2017",
     model="mobilenet_v1",
     description="RMSprop 0.045 (eps 1), lr x0.94 every 2 epochs, little weight decay",
+    models=("mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"),
 )
 def mobilenet2017() -> dict:
     """MobileNet v1 on ImageNet.
@@ -362,9 +510,12 @@ def mobilenet2017() -> dict:
     decay 0.9, epsilon 1.0, learning rate 0.045 decayed every two epochs by 0.94). cnnlab uses
     a small weight decay (4e-5) on all weights and none on biases and BN parameters, as
     the TensorFlow reference does; synchronous training replaces the asynchronous workers.
+    Augmentation: the paper says only that small models need less of it; cnnlab uses the
+    random-sized crops of Inception's training, which the paper's follows.
     """
     return {
         "data": "folder:imagenet",
+        "augment": "inception",
         "epochs": 100,
         "batch_size": 96,
         "optimizer": "rmsprop",
@@ -400,6 +551,7 @@ def fast_cifar() -> dict:
     """
     return {
         "data": "cifar10",
+        "augment": "crop+flip",
         "epochs": 30,
         "batch_size": 512,
         "optimizer": "nesterov",
@@ -437,6 +589,7 @@ def resnet_cifar_fast() -> dict:
     """
     return {
         "data": "cifar10",
+        "augment": "crop+flip",
         "epochs": 40,
         "batch_size": 256,
         "optimizer": "nesterov",
@@ -499,6 +652,32 @@ def speedrun_cifar() -> dict:
         "freeze_norm_weights": True,
         "norm_bias_lr_scale": 64.0,
         "channels_last": True,
+    }
+
+
+@recipe(
+    DIGITS_RECIPE,
+    paper="cnnlab",
+    model="lenet5",
+    description="a short recipe for the bundled digits: momentum 0.05, 10 epochs, random crops",
+)
+def digits() -> dict:
+    """Any model on scikit-learn's bundled digits, the dataset that needs no download.
+
+    No paper trained on these 1,797 8x8 images (upsampled to 32x32): this is the short recipe
+    ``cnnlab train MODEL`` uses without ``--data`` when the model's paper trained it elsewhere,
+    so that a first run finishes in a minute on a CPU. The run says which paper recipe to use
+    on the paper's dataset. Momentum 0.9 at 0.05, batches of 128, 10 epochs, random crops of
+    the images padded by 2 pixels (no flips: a mirrored digit is another digit or none).
+    """
+    return {
+        "data": "digits",
+        "augment": "crop",
+        "epochs": 10,
+        "batch_size": 128,
+        "optimizer": "momentum",
+        "lr": 0.05,
+        "momentum": 0.9,
     }
 
 
