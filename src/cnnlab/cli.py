@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnlab import __version__
-from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.errors import CnnlabError, ConfigError, check_output_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -376,9 +376,20 @@ def _add_train(sub) -> None:
 
     hardware = p.add_argument_group("hardware")
     hardware.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
+    hardware.add_argument(
+        "--eval-amp",
+        action=argparse.BooleanOptionalAction,
+        help="test each epoch in bf16 autocast (default: as training)",
+    )
     hardware.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
     hardware.add_argument("--compile", action="store_const", const=True, help="torch.compile")
-    p.set_defaults(handler=_run_train)
+    run.add_argument(
+        "--skip-bad-images",
+        action="store_const",
+        const=True,
+        help="leave unreadable image files of a folder dataset out (their count is printed)",
+    )
+    p.set_defaults(handler=_run_train, out_is_directory=True)
 
 
 def _config_defaults(path: str) -> dict:
@@ -406,7 +417,7 @@ def _run_train(args) -> None:
 
     if args.model is None:
         raise ConfigError("give a model to train (see `cnnlab models`) or --config FILE")
-    skip = ("command", "handler", "model", "recipe", "config")
+    skip = ("command", "handler", "model", "recipe", "config", "out_is_directory")
     options = {k: v for k, v in vars(args).items() if k not in skip}
     options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
     options["model_kwargs"] = dict(options.pop("model_arg") or []) or None
@@ -1082,9 +1093,18 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "config", None):  # the file's values as defaults: given flags override
             commands[args.command].set_defaults(**_config_defaults(args.config))
             args = parser.parse_args(argv)
+        for destination in ("out", "export"):  # refuse an unwritable one before the work
+            if getattr(args, destination, None):
+                directory = destination == "out" and getattr(args, "out_is_directory", False)
+                check_output_path(getattr(args, destination), directory=directory)
         args.handler(args)
     except CnnlabError as error:
         _say(f"[bold red]error:[/] {escape(str(error))}", err=True)
+        return 2
+    except OSError as error:  # a default destination that cannot be written, a full disk, ...
+        where = f" {error.filename}" if error.filename else ""
+        reason = error.strerror or str(error)
+        _say(f"[bold red]error:[/] cannot access{escape(where)}: {escape(reason)}", err=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
