@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -61,6 +61,20 @@ def run_cnnlab(
         except SystemExit as exit:  # argparse (usage, --help) and Ctrl-C's status 130
             returncode = _exit_status(exit, stderr)
     return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cnnlab_directories(tmp_path_factory) -> Iterator[None]:
+    """This test process's own models-table cache and default data directory.
+
+    pytest-xdist runs several test processes at once; none of them then reads a cache another is
+    writing, and the user's ``~/.cache/cnnlab`` is left alone. Subprocesses inherit them.
+    """
+    home = tmp_path_factory.mktemp("cnnlab-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_CACHE", str(home / "cache"))
+        patch.setenv("CNNLAB_DATA", str(home / "data"))
+        yield
 
 
 @pytest.fixture(scope="session")

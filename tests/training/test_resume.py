@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import cli_env, cnnlab_command, run_cnnlab
+from train_helpers import cli_env, cnnlab_command
 
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.training import TrainingInterrupted, resume, train
@@ -79,7 +79,7 @@ def test_train_then_resume_equals_uninterrupted(uninterrupted, tmp_path, one_thr
     assert_same_weights(run_dir, uninterrupted)
 
 
-def test_ctrl_c_mid_epoch_saves_and_resumes_identically(uninterrupted, tmp_path):
+def test_ctrl_c_mid_epoch_saves_and_resumes_identically(uninterrupted, tmp_path, cnnlab):
     run_dir = tmp_path / "run"
     command = cnnlab_command(*CLI_FLAGS, "--epochs", str(EPOCHS), "--out", str(run_dir))
     process = subprocess.Popen(
@@ -94,12 +94,12 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_identically(uninterrupted, tmp_path)
     assert state["epoch"] < EPOCHS
     assert state["step"] == state["epoch"] * 22 + state["step_in_epoch"]
 
-    resumed = run_cnnlab("resume", str(run_dir))
+    resumed = cnnlab("resume", run_dir)  # in this process: only the interruption needs its own
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(run_dir, uninterrupted)
 
 
-def test_sigkill_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted(uninterrupted, tmp_path, cnnlab):
     run_dir = tmp_path / "run"
     command = cnnlab_command(*CLI_FLAGS, "--epochs", str(EPOCHS), "--out", str(run_dir))
     process = subprocess.Popen(
@@ -112,7 +112,7 @@ def test_sigkill_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     assert process.returncode == -signal.SIGKILL
     assert load_checkpoint(run_dir)["epoch"] >= 1  # the last complete checkpoint loads
 
-    resumed = run_cnnlab("resume", str(run_dir))
+    resumed = cnnlab("resume", run_dir)  # in this process: only the interruption needs its own
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(run_dir, uninterrupted)
     epochs = [line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()]
