@@ -13,8 +13,8 @@ from cnnlab._lazy import lazy_exports
 if TYPE_CHECKING:  # editors and type checkers see the names the lazy exports resolve to
     from cnnlab.data import load_dataset
     from cnnlab.errors import CnnlabError
-    from cnnlab.evaluation import evaluate
-    from cnnlab.models import create_model, list_models, register_model
+    from cnnlab.evaluation import evaluate, predict
+    from cnnlab.models import create_model, feature_extractor, list_models, register_model
     from cnnlab.nn.separable import separable_cost_ratio
     from cnnlab.nn.spec import build_spec
     from cnnlab.optim import clip_gradients, create_optimizer, list_optimizers
@@ -37,6 +37,8 @@ _EXPORTS = {
     "load_dataset": "cnnlab.data",
     "train": "cnnlab.runs",
     "evaluate": "cnnlab.evaluation",
+    "predict": "cnnlab.evaluation",
+    "feature_extractor": "cnnlab.models",
 }
 
 __all__ = [
@@ -46,9 +48,11 @@ __all__ = [
     "create_model",
     "create_optimizer",
     "evaluate",
+    "feature_extractor",
     "list_models",
     "list_optimizers",
     "load_dataset",
+    "predict",
     "register_model",
     "separable_cost_ratio",
     "summary",

@@ -283,7 +283,7 @@ def test_receptive_field_runs_along_chains_and_stops_where_branches_merge():
     assert by_name["0"].receptive_field == (3, 3) and by_name["0"].jump == (2, 2)
     assert by_name["1.conv1"].receptive_field == (7, 7)  # 3 + (3 - 1)·2
     assert by_name["1.conv2"].receptive_field == (11, 11)
-    after_add = [row for row in result.rows if row.name == "1.relu"][-1]
+    after_add = by_name["1.relu:2"]  # the block's ReLU, called a second time after the add
     assert after_add.receptive_field is None  # the residual add merged two paths
     concat = summary(TOYS["concat"](), (3, 32, 32))
     assert [r.receptive_field for r in concat.rows if r.name == "1.b"] == [None]

@@ -28,10 +28,12 @@ from cnnlab.models._registry import (
     model_entry,
     register_model,
 )
+from cnnlab.models.features import feature_extractor
 
 __all__ = [
     "ModelEntry",
     "create_model",
+    "feature_extractor",
     "list_entries",
     "list_models",
     "model_entry",

@@ -30,6 +30,7 @@ from cnnlab.geometry.arithmetic import (
 )
 from cnnlab.geometry.fit import smallest_square_input, square_input, too_small_error
 from cnnlab.geometry.units import dims
+from cnnlab.models.features import call_name
 
 _POOLS = (
     nn.modules.pooling._MaxPoolNd,
@@ -241,6 +242,7 @@ class Tracer:
         # been changed in place by something that is not a traced leaf (e.g. a residual add).
         self.fields: dict[int, tuple[torch.Tensor, int, tuple[ReceptiveField, ...]]] = {}
         self.names = {module: name for name, module in model.named_modules()}
+        self.call_counts: dict[nn.Module, int] = {}  # a module called twice gets name:2
 
     def field_of(self, tensor: torch.Tensor | None) -> tuple[ReceptiveField, ...] | None:
         if tensor is None or id(tensor) not in self.fields:
@@ -255,8 +257,9 @@ class Tracer:
         if module not in self.names:
             return
         x = _first_tensor(args)
+        self.call_counts[module] = self.call_counts.get(module, 0) + 1
         call = Call(
-            name=self.names[module] or type(module).__name__,
+            name=call_name(self.names[module] or type(module).__name__, self.call_counts[module]),
             module=module,
             depth=len(self.stack),
             parent=self.stack[-1] if self.stack else None,
