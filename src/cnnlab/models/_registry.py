@@ -6,6 +6,7 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
@@ -27,6 +28,13 @@ class ModelEntry:
     def year(self) -> int | None:
         found = re.search(r"(19|20)\d\d", self.paper)
         return int(found.group()) if found else None
+
+    @property
+    def weights(self) -> list[str]:
+        """The ``weights=`` names this model has (torchvision's, then cnnlab's own)."""
+        from cnnlab.models.weights import available_weights
+
+        return available_weights(self.name)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -75,13 +83,30 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def create_model(
-    name: str, *, num_classes: int | None = None, in_chans: int | None = None, **kwargs
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
+    **kwargs,
 ) -> nn.Module:
     """Build a registered model by name.
 
     ``num_classes`` and ``in_chans`` are passed only when given, so each builder keeps its
     paper's defaults (1000 ImageNet classes, 10 CIFAR classes, 1 channel for LeNet-5...).
+    ``weights`` (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ``"cifar10"``, ...) and ``weights_file``
+    (a local state dict, checkpoint or safetensors file) load weights through
+    :func:`cnnlab.models.weights.pretrained_model`.
     """
+    if weights is not None or weights_file is not None:
+        from cnnlab.models.weights import pretrained_model
+
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        if in_chans is not None:
+            kwargs["in_chans"] = in_chans
+        return pretrained_model(name, weights, weights_file, **kwargs)
     entry = model_entry(name)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
