@@ -482,6 +482,11 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        help="bf16 autocast or not (default: the precision the run tested in, as metrics.csv)",
+    )
     p.set_defaults(handler=_run_evaluate)
 
 
@@ -500,10 +505,14 @@ def _run_evaluate(args) -> None:
         use_ema=args.ema,
         weights=args.weights,
         weights_file=args.weights_file,
+        amp=args.amp,
     )
     several = len(result.checkpoints) > 1
     kind = f"ensemble of {len(result.checkpoints)}" if several else result.checkpoints[0]
-    _say(f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}")
+    _say(
+        f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}, "
+        f"precision {result.precision}"
+    )
     table = Table()
     for column in ("", "accuracy", "error"):
         table.add_column(column, justify="right")

@@ -130,7 +130,8 @@ def test_model_name_has_no_landscape():
 def test_export_holds_every_grid_path_and_fetches_nothing(tmp_path):
     out = export_page(Lab(), tmp_path / "lab.html", surfaces=["saddle"], progress=False)
     page = out.read_text()
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    references = re.findall(r"<(?:script|link|img)[^>]+(?:src|href)=\"([^\"]*)\"", page)
+    assert all(ref.startswith("data:") for ref in references), references
     keys = export_race_keys(get_function("saddle"))
     adam_grid = (
         len(EXPORT_SLIDERS["lr_scale"])

@@ -154,6 +154,79 @@ def _kernel(name: str, label: str, weights: torch.Tensor) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- trajectory
+
+
+@dataclass
+class TrajectoryPlane:
+    """The plane of a training path: its two principal directions and the path's coordinates.
+
+    As Li et al. (2018, Sec. 7): the weights saved after each epoch minus the final ones, PCA
+    of those differences (centred), the first two components as the landscape's directions
+    (biases and batch-norm parameters left out, as the random directions leave them out).
+    ``explained`` is the share of the path's variance the plane holds: low means the picture
+    shows little of where training went.
+    """
+
+    directions: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
+    alphas: list[float]
+    betas: list[float]
+    epochs: list[int]
+    explained: float
+
+    @property
+    def span(self) -> float:
+        """Half the side of a grid that holds the whole path, with a margin."""
+        return 1.25 * max(max(map(abs, self.alphas)), max(map(abs, self.betas)), 1e-6)
+
+    def describe(self) -> str:
+        return (
+            f"training path of {len(self.epochs)} epochs; the PCA plane explains "
+            f"{100 * self.explained:.1f}% of its variance"
+        )
+
+
+def trajectory_plane(model: torch.nn.Module, folder: Path) -> TrajectoryPlane | None:
+    """The plane of the snapshots ``cnnlab train --save-trajectory`` left in ``folder``."""
+    from cnnlab.checkpoint import load_checkpoint
+
+    files = sorted(folder.glob("epoch-*.pt"))
+    if len(files) < 3:  # two differences at least, for two directions
+        return None
+    final = {n: p.detach().float().cpu() for n, p in model.named_parameters() if p.dim() > 1}
+    rows, epochs = [], []
+    for file in files:
+        snapshot = load_checkpoint(file)
+        state = snapshot["model"]
+        rows.append(torch.cat([(state[n].float() - w).flatten() for n, w in final.items()]))
+        epochs.append(int(snapshot["epoch"]))
+    differences = torch.stack(rows).double()
+    centred = differences - differences.mean(dim=0)
+    _, singular, components = torch.linalg.svd(centred, full_matrices=False)
+    variance = singular**2
+    explained = float(variance[:2].sum() / variance.sum()) if float(variance.sum()) > 0 else 0.0
+    coordinates = differences @ components[:2].T
+    directions = []
+    for component in components[:2]:
+        pieces, offset = {}, 0
+        for name, parameter in model.named_parameters():
+            if name in final:
+                size = parameter.numel()
+                piece = component[offset : offset + size].reshape(parameter.shape)
+                pieces[name] = piece.to(parameter.dtype)
+                offset += size
+            else:
+                pieces[name] = torch.zeros_like(parameter.detach())
+        directions.append(pieces)
+    return TrajectoryPlane(
+        (directions[0], directions[1]),
+        [round(float(a), 5) for a in coordinates[:, 0]],
+        [round(float(b), 5) for b in coordinates[:, 1]],
+        epochs,
+        explained,
+    )
+
+
 # ----------------------------------------------------------------------------- the lab
 
 
@@ -171,6 +244,7 @@ class Lab:
     landscape_grid: int = 15
     landscape_batches: int = 2
     loaded: ModelSource | None = field(init=False, default=None, repr=False)
+    trajectory: TrajectoryPlane | None = field(init=False, default=None, repr=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
     _landscape: dict[str, Any] = field(init=False, default_factory=dict, repr=False)
 
@@ -189,6 +263,9 @@ class Lab:
                 picture = (sample * 255).round().to(torch.uint8)
             batch, self.display = prepare_image(picture, self.loaded.preprocessing)
             self.batch = batch[None]
+            if self.loaded.path is not None:
+                folder = self.loaded.path.parent / "trajectory"
+                self.trajectory = trajectory_plane(self.loaded.model, folder)
 
     @property
     def has_checkpoint(self) -> bool:
@@ -212,6 +289,7 @@ class Lab:
                 else "the landscape needs a checkpoint "
                 "(a trained model and the data it was trained on)",
                 "grid": self.landscape_grid,
+                "trajectory": self.trajectory.describe() if self.trajectory else None,
             },
             "saliency": {"available": self.loaded is not None, "classes": self._classes()},
         }
@@ -352,10 +430,6 @@ class Lab:
         with self._lock:
             with torch.no_grad():
                 probabilities = torch.softmax(model(self.batch), dim=1)[0]
-            if target is not None and not 0 <= target < len(probabilities):
-                raise CnnlabError(
-                    f"class {target} does not exist: the model has {len(probabilities)} classes"
-                )
             maps = saliency_maps(model, self.batch, target)
         top = probabilities.topk(min(5, len(probabilities)))
         gradient = maps.gradient.numpy()
@@ -371,10 +445,14 @@ class Lab:
             "input": png_uri(_to_uint8(self.display)),
             "maps": {
                 "gradient": png_uri(_colormap(gradient, "hot", 0.0, float(gradient.max()) or 1.0)),
-                "guided": png_uri(_signed_picture(maps.guided)),
-                "deconvnet": png_uri(_signed_picture(maps.deconvnet)),
                 "occlusion": png_uri(_colormap(maps.occlusion.numpy(), "RdBu_r", -span, span)),
+            }
+            | {  # None for a model without nn.ReLU modules (``skipped`` says so)
+                name: png_uri(_signed_picture(signal))
+                for name, signal in (("guided", maps.guided), ("deconvnet", maps.deconvnet))
+                if signal is not None
             },
+            "skipped": maps.skipped,
         }
 
     def landscape(self) -> dict[str, Any]:
@@ -412,7 +490,15 @@ class Lab:
                 data_dir=self.loaded.data_dir,
             )
             model = copy.deepcopy(self.loaded.model)  # its weights are swapped per grid point
-            result = loss_landscape(model, batches, grid=self.landscape_grid, on_point=progress)
+            plane = self.trajectory
+            result = loss_landscape(
+                model,
+                batches,
+                grid=self.landscape_grid,
+                span=plane.span if plane else 1.0,
+                on_point=progress,
+                directions=plane.directions if plane else None,
+            )
         except CnnlabError as error:
             self._landscape.update(state="error", message=str(error))
             return
@@ -425,7 +511,15 @@ class Lab:
             cap=LOSS_CAP,
             data=data_name,
             describe=result.describe(),
-            contour=_contour_picture(result.alphas, result.betas, shown),
+            contour=_contour_picture(result.alphas, result.betas, shown, self.trajectory),
+            trajectory=None
+            if self.trajectory is None
+            else {
+                "alphas": self.trajectory.alphas,
+                "betas": self.trajectory.betas,
+                "epochs": self.trajectory.epochs,
+                "describe": self.trajectory.describe(),
+            },
         )
 
 
@@ -467,8 +561,10 @@ def _surface_picture(function: TestFunction, size: int = 240) -> str:
     return png_uri(_colormap(bands, "viridis", 0.0, 1.0))
 
 
-def _contour_picture(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray) -> str:
-    """The 2-D contour beside the 3-D surface, drawn by matplotlib (PNG data URI)."""
+def _contour_picture(
+    alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, path: TrajectoryPlane | None
+) -> str:
+    """The 2-D contour beside the 3-D surface, with the training path, drawn by matplotlib."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(4.2, 3.6), dpi=90)
@@ -476,8 +572,14 @@ def _contour_picture(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray) 
     filled = axes.contourf(alphas, betas, losses, levels=20, cmap="viridis")
     axes.contour(alphas, betas, losses, levels=20, colors="k", linewidths=0.3)
     axes.plot([0], [0], "r*", markersize=10)
-    axes.set_xlabel("α (direction δ)")
-    axes.set_ylabel("β (direction η)")
+    if path is None:
+        axes.set_xlabel("α (direction δ)")
+        axes.set_ylabel("β (direction η)")
+    else:
+        axes.plot(path.alphas, path.betas, "w.-", linewidth=1.5)
+        axes.set_xlabel("1st PCA component")
+        axes.set_ylabel("2nd PCA component")
+        axes.set_title(f"training path: {100 * path.explained:.1f}% of its variance", fontsize=9)
     figure.colorbar(filled, ax=axes, label=f"loss (capped at {LOSS_CAP:g})")
     figure.tight_layout()
     buffer = io.BytesIO()

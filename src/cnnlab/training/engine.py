@@ -798,6 +798,9 @@ class Trainer:
         self._save(epoch + 1, 0, None, 0.0)
         if is_best:
             save_checkpoint(self._weights_state(epoch + 1), self.run_dir / "best.pt")
+        if self.config.save_trajectory:  # the path `cnnlab lab` projects on the landscape
+            snapshot = self.run_dir / "trajectory" / f"epoch-{epoch + 1:04d}.pt"
+            save_checkpoint(self._weights_state(epoch + 1), snapshot)
         self._say_epoch(row)
 
     def _say_epoch(self, row: dict[str, float]) -> None:

@@ -183,6 +183,7 @@ def loss_landscape(
     progress: bool = False,
     label: str = "",
     on_point: Callable[[int, int], None] | None = None,
+    directions: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> Landscape:
     """The loss on a ``grid × grid`` square of side ``2·span`` and on a 1-D line through it.
 
@@ -195,14 +196,20 @@ def loss_landscape(
         loss_fn: ``loss_fn(outputs, targets)`` averaged over a batch.
         progress: show a rich progress bar.
         on_point: called with ``(done, total)`` after each evaluation (a page's progress bar).
+        directions: the plane's two directions by parameter name (e.g. the PCA directions of
+            a training trajectory, as Li et al. Sec. 7 plot it) instead of random ones.
     """
     if grid < 3:
         raise CnnlabError(f"--grid must be at least 3 points per axis, got {grid}")
     if span <= 0:
         raise CnnlabError(f"--span must be positive, got {span}")
-    generator = torch.Generator().manual_seed(seed)
-    first = filter_normalized_direction(model, generator)
-    second = filter_normalized_direction(model, generator)
+    if directions is None:
+        generator = torch.Generator().manual_seed(seed)
+        directions = (
+            filter_normalized_direction(model, generator),
+            filter_normalized_direction(model, generator),
+        )
+    first, second = directions
     zero = {name: torch.zeros_like(d) for name, d in first.items()}
     loss_at = _evaluator(model, batches, loss_fn)
     alphas = np.linspace(-span, span, grid)

@@ -491,7 +491,9 @@
     const describe = el("p", { id: "land-describe" });
     const plot = el("div", { id: "land-3d", style: "width:620px;height:520px" });
     const contour = el("img", { id: "land-contour", alt: "2-D contour" });
-    section.append(el("p", { class: "muted", text: `loss along two filter-normalised random directions (Li et al. 2018), ${L.grid}×${L.grid} grid; drag to rotate` }),
+    const plane = L.trajectory ? `the plane of the training path (PCA of the per-epoch weights): ${L.trajectory}`
+      : "two filter-normalised random directions (train with --save-trajectory to see the training path)";
+    section.append(el("p", { class: "muted", text: `loss (Li et al. 2018) along ${plane}; ${L.grid}×${L.grid} grid; drag to rotate` }),
       el("div", {}, [go, " ", progress]), describe, el("div", { class: "row" }, [plot, contour]));
     const state = window_.labState.landscape;
     function poll() {
@@ -508,8 +510,16 @@
           progress.max = 1; progress.value = 1;
           describe.textContent = `${answer.describe} (on ${answer.data})`;
           contour.src = answer.contour;
-          Plotly.newPlot(plot, [{ type: "surface", x: answer.alphas, y: answer.betas, z: answer.losses,
-            colorscale: "Viridis", contours: { z: { show: true, usecolormap: true, project: { z: true } } } }],
+          const traces = [{ type: "surface", x: answer.alphas, y: answer.betas, z: answer.losses, name: "loss",
+            colorscale: "Viridis", contours: { z: { show: true, usecolormap: true, project: { z: true } } } }];
+          const path = answer.trajectory;
+          if (path) {
+            const floor = Math.min(...answer.losses.flat());
+            traces.push({ type: "scatter3d", mode: "lines+markers", name: "training path (on the floor)",
+              x: path.alphas, y: path.betas, z: path.alphas.map(() => floor), text: path.epochs.map((e) => `epoch ${e}`),
+              line: { color: "#d62728", width: 5 }, marker: { size: 3, color: "#d62728" } });
+          }
+          Plotly.newPlot(plot, traces,
           { margin: { l: 0, r: 0, t: 10, b: 0 }, scene: { xaxis: { title: { text: "α" } },
             yaxis: { title: { text: "β" } }, zaxis: { title: { text: `loss (≤ ${answer.cap})` } } } },
           { displaylogo: false }).then(() => { state.rendered = true; });
@@ -532,10 +542,15 @@
       occlusion: "occlusion (drop in p when covered)" };
     for (const [key, title] of Object.entries(titles))
       figures.append(el("figure", {}, [el("img", { id: `sal-${key}`, alt: key }), el("figcaption", { text: title })]));
-    section.append(el("div", {}, ["explain class ", picker]), figures, el("h3", { text: "top 5" }), top5);
+    section.append(el("div", {}, ["explain class ", picker]), figures, el("p", { id: "sal-skipped", class: "muted" }), el("h3", { text: "top 5" }), top5);
     function fill(answer, first) {
       $("sal-input").src = answer.input;
-      for (const key of ["gradient", "guided", "deconvnet", "occlusion"]) $(`sal-${key}`).src = answer.maps[key];
+      for (const key of ["gradient", "guided", "deconvnet", "occlusion"]) {
+        const img = $(`sal-${key}`);
+        img.style.visibility = answer.maps[key] ? "visible" : "hidden";
+        if (answer.maps[key]) img.src = answer.maps[key];
+      }
+      $("sal-skipped").textContent = answer.skipped || "";
       top5.innerHTML = "";
       for (const c of answer.top5) top5.append(el("li", { text: `${c.name}: p = ${c.p.toFixed(3)}` }));
       if (first) {
