@@ -28,6 +28,9 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
+from cnnlab.validate import POSITIVE_INT, Flag, Instance, Text, check
+
+_CHECKPOINTS = Instance((list, tuple), "a path or a list of paths (or model names)")
 
 TTA_MODES = ("none", "flip", "tencrop", "multiscale", "flipshift")
 MULTISCALE_FACTORS = (0.875, 1.0, 1.125)
@@ -98,6 +101,7 @@ class EvaluationResult:
     images: int
     top1: float
     top5: float
+    precision: str = "fp32"
 
     @property
     def top1_error(self) -> float:
@@ -144,10 +148,15 @@ def tta_probabilities(model: nn.Module, images: torch.Tensor, tta: str = "none")
         try:
             probabilities = F.softmax(model(view).float(), dim=1)
         except (RuntimeError, GeometryError) as error:
+            shape = "x".join(map(str, view.shape[1:]))
+            if tta == "multiscale":  # the only mode that changes the input size
+                what = f"the {shape} inputs that --tta multiscale makes"
+                hint = "multi-scale testing needs a network with global pooling; use --tta flip"
+            else:
+                what = f"{shape} inputs"
+                hint = "evaluate it on data of the channels and size it was trained on (--data)"
             raise ConfigError(
-                f"the model cannot take {tuple(view.shape[1:])} inputs that --tta {tta} makes "
-                f"({str(error).splitlines()[0][:100]}); multi-scale testing needs a network "
-                "with global pooling, use --tta flip or tencrop"
+                f"the model cannot take {what} ({str(error).splitlines()[0][:100]}); {hint}"
             ) from error
         total = total + weight * probabilities
     return total
@@ -177,6 +186,7 @@ def evaluate(
     use_ema: bool = False,
     weights: str | None = None,
     weights_file: str | Path | None = None,
+    amp: bool | None = None,
 ) -> EvaluationResult:
     """Top-1 and top-5 accuracy of one checkpoint, or of an ensemble of several.
 
@@ -191,14 +201,32 @@ def evaluate(
         use_ema: evaluate the checkpoints' EMA weights.
         weights, weights_file: for registered model names given in place of checkpoints, as in
             ``create_model`` (e.g. ``evaluate("resnet20", weights="cifar10")``).
+        amp: evaluate in bf16 autocast (True) or float32 (False); ``None`` takes the precision
+            the (first) run recorded for its own tests, so the result matches its metrics.csv
+            (float32 for a model name, or a run that recorded none).
     """
     from cnnlab.data import load_dataset, make_loader
     from cnnlab.model_source import load_source
 
     if isinstance(checkpoints, (str, Path)):
         checkpoints = [checkpoints]
-    if not checkpoints:
-        raise ConfigError("give at least one checkpoint to evaluate")
+    check("evaluate", "checkpoints", checkpoints, _CHECKPOINTS)
+    if not checkpoints or not all(isinstance(c, str | Path) and str(c) for c in checkpoints):
+        raise ConfigError(
+            f"evaluate: checkpoints must be one or more checkpoint files, run directories or "
+            f"model names, got {checkpoints!r}"
+        )
+    for name, value, domain in (
+        ("data", data, Text(optional=True)),
+        ("data_dir", data_dir, Instance((str, Path), "a path", optional=True)),
+        ("tta", tta, Text()),
+        ("device", device, Text()),
+        ("batch_size", batch_size, POSITIVE_INT),
+        ("use_ema", use_ema, Flag()),
+        ("weights", weights, Text(optional=True)),
+        ("weights_file", weights_file, Instance((str, Path), "a path", optional=True)),
+    ):
+        check("evaluate", name, value, domain)
     check_tta(tta)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -235,13 +263,33 @@ def evaluate(
         augment="none",
         input_size=input_size,
     )
+    if amp is None:
+        amp = run_eval_precision(first.checkpoint) == "bf16"
     totals = RunningTotals(device)
     for images, labels in loader.epoch(0):
-        totals.add(sum(tta_probabilities(model, images, tta) for model in models), labels)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+            probabilities = sum(tta_probabilities(model, images, tta) for model in models)
+        totals.add(probabilities, labels)
     result = totals.read()
     return EvaluationResult(
-        tuple(map(str, checkpoints)), data, tta, int(result.count), result.top1, result.top5
+        tuple(map(str, checkpoints)),
+        data,
+        tta,
+        int(result.count),
+        result.top1,
+        result.top5,
+        "bf16" if amp else "fp32",
     )
+
+
+def run_eval_precision(checkpoint: dict | None) -> str:
+    """``bf16`` or ``fp32``: what a run recorded for its per-epoch tests (``eval_amp``, else
+    its training ``amp``); ``fp32`` when it recorded neither or there is no run."""
+    config = (checkpoint or {}).get("config") or {}
+    recorded = config.get("eval_amp")
+    if recorded is None:
+        recorded = config.get("amp")
+    return "bf16" if recorded is True else "fp32"
 
 
 @dataclass(frozen=True)
