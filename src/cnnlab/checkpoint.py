@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe object"
+        # torch's message is a page of advice; the refused global is the one fact it holds
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error))
+        what = f"it names {refused.group(1)}, which" if refused else "an object that"
         raise CheckpointError(
-            f"{path} holds objects other than tensors and plain values and is not loaded "
-            f"(weights_only=True refused: {first_line[:160]})"
+            f"{path} holds more than tensors and plain values ({what} loading would run), so "
+            "it is not loaded: cnnlab loads checkpoints with weights_only=True and never runs "
+            "code from a file; use a checkpoint written by cnnlab or a plain state dict"
         ) from error
     except Exception as error:  # a corrupt pickle fails in many ways (KeyError, EOFError, ...)
         raise CheckpointError(
