@@ -13,7 +13,7 @@ from torch import nn
 from cnnlab.checkpoint import model_from_checkpoint
 from cnnlab.data import load_dataset
 from cnnlab.errors import ConfigError, UnknownNameError
-from cnnlab.evaluation import evaluate, tta_probabilities
+from cnnlab.evaluation import RunningTotals, evaluate, tta_probabilities
 from cnnlab.training import resume, train
 
 
@@ -107,3 +107,24 @@ def test_multiscale_needs_global_pooling(two_checkpoints):
         evaluate(two_checkpoints[0], tta="multiscale", device="cpu")
     with pytest.raises(UnknownNameError, match="unknown --tta mode 'mirror'.*flip, tencrop"):
         evaluate(two_checkpoints[0], tta="mirror", device="cpu")
+
+
+def test_running_totals_match_whole_set_loss_and_accuracy():
+    """Batches of different sizes summed on the device give the whole set's mean loss and
+    top-1/top-5 accuracy, counted here directly from the ranks of the labels."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 8, generator=generator)
+    labels = torch.randint(0, 8, (50,), generator=generator)
+    totals = RunningTotals("cpu")
+    for start, stop in ((0, 7), (7, 32), (32, 50)):
+        batch = logits[start:stop]
+        totals.add(batch, labels[start:stop], F.cross_entropy(batch, labels[start:stop]))
+    read = totals.read()
+    rank = (logits > logits.gather(1, labels[:, None])).sum(dim=1)  # 0: the label scored highest
+    assert read.count == 50
+    assert read.top1 == pytest.approx(100 * (rank < 1).double().mean().item())
+    assert read.top5 == pytest.approx(100 * (rank < 5).double().mean().item())
+    assert read.loss == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert totals.mean_loss() == pytest.approx(read.loss)
+    resumed = RunningTotals("cpu", saved=totals.sums.clone())  # as a checkpoint restores them
+    assert resumed.read() == read
