@@ -305,6 +305,18 @@ def _add_train(sub) -> None:
 
     model = p.add_argument_group("model")
     model.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")
+    model.add_argument(
+        "--init-weights",
+        metavar="NAME_OR_FILE",
+        help="start from trained weights: a weights name (IMAGENET1K_V1, DEFAULT, cifar10) or a "
+        "state dict, checkpoint or safetensors file; a new classifier if the classes differ",
+    )
+    model.add_argument(
+        "--freeze-until",
+        metavar="LAYER",
+        help="freeze LAYER and every layer before it (module names as `cnnlab summary` shows); "
+        "frozen layers stay in eval mode",
+    )
     on_off = argparse.BooleanOptionalAction
     model.add_argument(
         "--whitening", action=on_off, help="init the first conv to whiten patches, frozen"
@@ -775,7 +787,7 @@ def _add_gradflow(sub) -> None:
     )
     p.add_argument("sources", nargs="+", metavar="CHECKPOINT_OR_MODEL")
     p.add_argument("--batch-size", type=int, default=32, help="images in the batch (32)")
-    p.set_defaults(handler=_run_gradflow, data="synthetic")  # random images, no dataset needed
+    p.set_defaults(handler=_run_gradflow)  # no --data: a run's own, else random images
 
 
 def _run_gradflow(args) -> None:

@@ -130,3 +130,33 @@ def test_command_writes_a_picture_that_follows_the_checkpoint(tmp_path):
         pictures.append(read_png(path))
     assert pictures[0].shape == pictures[1].shape and pictures[0].shape[1] > 1200
     assert (pictures[0] != pictures[1]).mean() > 0.01
+
+
+def test_a_run_is_scored_on_its_own_dataset_and_data_directory(tmp_path, monkeypatch):
+    """No --data, no --data-dir: the run's cifar10 in its recorded folder, as evaluate reads it."""
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "empty-default"))
+    from torchvision.io import write_png
+
+    from cnnlab.checkpoint import save_checkpoint
+    from cnnlab.models import create_model
+
+    data_dir = tmp_path / "my-cifar"
+    for split in ("train", "test"):
+        for label in range(10):
+            folder = data_dir / split / f"class{label}"
+            folder.mkdir(parents=True)
+            image = torch.full((3, 32, 32), 20 * label, dtype=torch.uint8)
+            write_png(image, str(folder / "0.png"))
+    model = create_model("lenet5_modern", num_classes=10, in_chans=3)
+    config = {"model": "lenet5_modern", "data": "cifar10", "data_dir": str(data_dir)}
+    state = {
+        "model": model.state_dict(),
+        "model_name": "lenet5_modern",
+        "model_kwargs": {"num_classes": 10, "in_chans": 3},
+        "config": config,
+        "epoch": 1,
+        "step": 1,
+    }
+    checkpoint = save_checkpoint(state, tmp_path / "run" / "best.pt")
+    path, landscape = save_landscape(checkpoint, grid=3, batches=1, batch_size=5, progress=False)
+    assert path.is_file() and "5 cifar10 training images" in landscape.label

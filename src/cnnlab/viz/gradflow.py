@@ -103,7 +103,7 @@ def gradflow_figure(flows: list[GradientFlow]) -> Figure:
 
 def save_gradflow(
     sources: list[str],
-    data: str = "synthetic",
+    data: str | None = None,
     *,
     batch_size: int = 32,
     seed: int = 0,
@@ -113,13 +113,17 @@ def save_gradflow(
 ) -> tuple[Path, list[GradientFlow]]:
     """``cnnlab gradflow``: overlay the gradient flow of checkpoints or freshly built models.
 
-    All models see the same batch; models given by name are built with ``seed``.
+    All models see the same batch; models given by name are built with ``seed``. ``data``
+    ``None`` is the first run's own dataset (and data directory), as ``evaluate`` takes it, or
+    random ``synthetic`` images when only model names are given.
     """
     from cnnlab.viz.inputs import default_output, fixed_batches, load_model, save_figure
 
     flows = []
     for source in sources:
         loaded = load_model(source, device=device, seed=seed)
+        if data is None:
+            data, data_dir = loaded.data or "synthetic", data_dir or loaded.data_dir
         batches, _ = fixed_batches(
             data, 1, batch_size, loaded.input_size, data_dir=data_dir, device=device, seed=seed
         )

@@ -324,11 +324,17 @@ def save_landscape(
     from cnnlab.viz.inputs import default_output, fixed_batches, load_model, save_figure
 
     loaded = load_model(source, device=device)
-    data = data or ((loaded.checkpoint or {}).get("config") or {}).get("data")
+    data = data or loaded.data  # the run's own dataset and data directory, as evaluate takes
     if not data:
         raise CnnlabError("name the data to score the loss on with --data (e.g. cifar10)")
     scored, data_name = fixed_batches(
-        data, batches, batch_size, loaded.input_size, data_dir=data_dir, device=device, seed=seed
+        data,
+        batches,
+        batch_size,
+        loaded.input_size,
+        data_dir=data_dir or loaded.data_dir,
+        device=device,
+        seed=seed,
     )
     images = sum(len(labels) for _, labels in scored)
     label = f"of {loaded.label} on {images} {data_name} training images"
