@@ -1,4 +1,5 @@
-"""Writers of small datasets in the layouts cnnlab reads: CIFAR python batches, ImageFolders."""
+"""Writers of small datasets in the layouts cnnlab reads: CIFAR python batches, ImageFolders,
+MNIST idx files."""
 
 from __future__ import annotations
 
@@ -65,3 +66,20 @@ def write_image_folder(split_dir: Path, images, labels, classes=CIFAR10_CLASSES)
         write_png(image, str(path))
         paths.append(path)
     return paths
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    """The MNIST idx format: big-endian magic and sizes, then the raw bytes."""
+    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist(root: Path, train_images, train_labels, test_images, test_labels) -> Path:
+    """The four official MNIST idx files under ``root/MNIST/raw`` (uint8 [N, 28, 28] images)."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(raw / "train-images-idx3-ubyte", np.asarray(train_images), 2051)
+    write_idx(raw / "train-labels-idx1-ubyte", np.asarray(train_labels), 2049)
+    write_idx(raw / "t10k-images-idx3-ubyte", np.asarray(test_images), 2051)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.asarray(test_labels), 2049)
+    return raw

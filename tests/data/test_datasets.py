@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
-from data_files import CIFAR10_CLASSES, random_split, write_image_folder
+from data_files import CIFAR10_CLASSES, random_split, write_idx, write_image_folder
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torchvision.io import write_jpeg, write_png
@@ -305,21 +304,11 @@ def test_cli_lists_datasets(capsys):
     assert "1,437 images" in capsys.readouterr().out
 
 
-def test_cli_unknown_dataset_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", "datasets", "cifar-10"],
-        capture_output=True,
-        text=True,
-    )
+def test_cli_unknown_dataset_is_one_line(tmp_path, cnnlab):
+    result = cnnlab("datasets", "cifar-10")
     assert result.returncode == 2
     assert "Did you mean" in result.stderr and "Traceback" not in result.stderr
     assert io.StringIO(result.stderr.strip()).read().count("\n") == 0
-
-
-def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
-    """The MNIST idx format: big-endian magic and sizes, then the raw bytes."""
-    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
 def test_mnist_official_files_load_through_torchvision(tmp_path):

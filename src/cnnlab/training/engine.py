@@ -338,6 +338,7 @@ class Trainer:
     def _build_model(self) -> nn.Module:
         """The model on its device and memory format; refuses inputs it cannot take."""
         from cnnlab.models import create_model
+        from cnnlab.models.transfer import freeze_until, init_weights_options
 
         config = self.config
         self.model_kwargs = {
@@ -345,7 +346,13 @@ class Trainer:
             "in_chans": self.dataset.input_size[0],
             **config.model_kwargs,
         }
-        model = create_model(config.model, **self.model_kwargs)
+        model = create_model(
+            config.model, **self.model_kwargs, **init_weights_options(config.init_weights)
+        )
+        if config.init_weights:  # e.g. GoogLeNet's transform_input: a checkpoint rebuilds it
+            self.model_kwargs = {**model.weights_info.model_kwargs, **self.model_kwargs}
+        if config.freeze_until:
+            freeze_until(model, config.freeze_until)
         self.input_size = tuple(config.input_size or self.dataset.input_size)
         conv_net = any(isinstance(m, nn.Conv2d) for m in model.modules())
         self.channels_last = conv_net if config.channels_last is None else config.channels_last

@@ -617,7 +617,7 @@ SPEEDRUN_DECAY_PER_STEP = 2e-6 * SPEEDRUN_BATCH  # Jordan's lr x weight decay of
     "speedrun_cifar",
     paper="Page 2018; Jordan 2024 (airbench94 with Muon)",
     model="speedrun_cifar_net",
-    description="whitening, dirac, Muon, alternating flip, 8 epochs: airbench's 94% recipe",
+    description="Jordan's airbench94 with Muon: whitening, dirac, alternating flips, 8 epochs",
     tta="flipshift",
 )
 def speedrun_cifar() -> dict:

@@ -1,0 +1,219 @@
+"""What cnnlab's recipes have measured, beside the papers' figures: one table, kept here.
+
+``cnnlab results`` prints it and README.md's "Results" section is its markdown form (a test
+keeps the two equal). Every row names the command that measures it; a row nobody has
+measured says "not measured". Accuracy is test top-1 at the final epoch, mean ± standard
+deviation over the seeds listed. The CIFAR-10 here is the shared JPEG copy (quality 75),
+which costs about three points against the original CIFAR-10 the papers used.
+
+ImageNet rows are not trained here (no ImageNet on these machines); their cost is estimated
+from the training images/s measured by ``benchmarks/imagenet_step_rate.py`` (forward,
+backward and SGD step at 224x224, data loading excluded, so it is a lower bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NOT_MEASURED = "not measured"
+IMAGENET_TRAIN_IMAGES = 1_281_167
+# Training images/s at 224x224 by benchmarks/imagenet_step_rate.py, per model, once measured
+# on an unloaded machine (BENCHMARKS.md); a model missing here has no cost estimate.
+IMAGENET_IMAGES_PER_SECOND: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One row of the results table.
+
+    Attributes:
+        model: the registered model (or the outside reference's name).
+        recipe: the cnnlab recipe, or what the reference ran.
+        dataset: the data it was measured on.
+        paper: the paper's figure, with where it is in the paper.
+        measured: cnnlab's figure (mean ± std over seeds), or "not measured".
+        epochs: epochs of training.
+        wall_time: wall time of the training as measured, or the estimate for unmeasured rows.
+        machine: where it was measured.
+        command: the command that measures it.
+    """
+
+    model: str
+    recipe: str
+    dataset: str
+    paper: str
+    measured: str
+    epochs: str
+    wall_time: str
+    machine: str
+    command: str
+
+
+COLUMNS = (
+    ("model", "model"),
+    ("recipe", "recipe"),
+    ("dataset", "dataset"),
+    ("paper", "paper's figure"),
+    ("measured", "cnnlab measured"),
+    ("epochs", "epochs"),
+    ("wall_time", "wall time"),
+    ("machine", "machine"),
+    ("command", "command"),
+)
+
+
+def _imagenet_cost(model: str, epochs: int) -> str:
+    rate = IMAGENET_IMAGES_PER_SECOND.get(model)
+    if rate is None:  # the step rate was not measured: no estimate
+        return f"{NOT_MEASURED} (estimate: benchmarks/imagenet_step_rate.py)"
+    hours = epochs * IMAGENET_TRAIN_IMAGES / rate / 3600
+    return f"est. {hours:,.0f} h on this CPU ({rate:.1f} img/s); one GPU: not measured"
+
+
+CIFAR_JPEG = "CIFAR-10 (JPEG q75 copy)"
+DATA_DIR = "--data-dir DIR"
+
+RESULTS: tuple[ResultRow, ...] = (
+    ResultRow(
+        model="lenet5",
+        recipe="lenet1998",
+        dataset="digits (bundled, 8x8 to 32x32)",
+        paper="- (the paper used MNIST)",
+        measured="98.61 ± 1.00% (seeds 0, 1, 2)",
+        epochs="20",
+        wall_time="44 ± 1 s (CPU shared with other jobs)",
+        machine="2-core AMD EPYC (AVX-512 BF16), 1 thread, bf16",
+        command="cnnlab train lenet5 --seed S",
+    ),
+    ResultRow(
+        model="lenet5",
+        recipe="lenet1998",
+        dataset="MNIST (28x28 padded to 32x32)",
+        paper="99.05% (0.95% error, LeCun et al. 1998)",
+        measured=NOT_MEASURED,
+        epochs="20",
+        wall_time=NOT_MEASURED,
+        machine="-",
+        command=f"cnnlab train lenet5 --data mnist {DATA_DIR}",
+    ),
+    ResultRow(
+        model="resnet20",
+        recipe="resnet2016_cifar",
+        dataset=CIFAR_JPEG,
+        paper="91.25% (8.75% error, He et al. 2016, Table 6)",
+        measured="running / not measured yet",
+        epochs="164",
+        wall_time=NOT_MEASURED,
+        machine="2-core AMD EPYC (AVX-512 BF16)",
+        command=f"cnnlab train resnet20 --recipe resnet2016_cifar --data cifar10 {DATA_DIR}",
+    ),
+    ResultRow(
+        model="resnet20",
+        recipe="resnet_cifar_fast",
+        dataset=CIFAR_JPEG,
+        paper="- (aim: the row above less 0.2 pp)",
+        measured=NOT_MEASURED,
+        epochs="40",
+        wall_time=NOT_MEASURED,
+        machine="-",
+        command=f"cnnlab train resnet20 --recipe resnet_cifar_fast --data cifar10 {DATA_DIR}",
+    ),
+    ResultRow(
+        model="resnet56",
+        recipe="fast_cifar",
+        dataset=CIFAR_JPEG,
+        paper="-",
+        measured=NOT_MEASURED,
+        epochs="30",
+        wall_time=NOT_MEASURED,
+        machine="-",
+        command=f"cnnlab train resnet56 --recipe fast_cifar --data cifar10 {DATA_DIR}",
+    ),
+    ResultRow(
+        model="speedrun_cifar_net",
+        recipe="speedrun_cifar",
+        dataset=CIFAR_JPEG,
+        paper="94.01% with TTA (Jordan 2024, original CIFAR-10)",
+        measured=NOT_MEASURED,
+        epochs="8",
+        wall_time=NOT_MEASURED,
+        machine="-",
+        command=(
+            f"cnnlab train speedrun_cifar_net --recipe speedrun_cifar --data cifar10 {DATA_DIR}"
+        ),
+    ),
+    ResultRow(
+        model="airbench94 (reference)",
+        recipe="Jordan 2024, CPU port",
+        dataset=CIFAR_JPEG,
+        paper="94.01% with TTA (Jordan 2024, original CIFAR-10)",
+        measured="91.02% with TTA (1 run)",
+        epochs="9.9",
+        wall_time="865 s",
+        machine="2-core AMD EPYC (AVX-512 BF16)",
+        command="python ../shared/tools/airbench94_cpu.py DIR",
+    ),
+    ResultRow(
+        model="alexnet",
+        recipe="alexnet2012",
+        dataset="ImageNet-1k",
+        paper="59.3% (40.7% error, 1 CNN, Krizhevsky et al. 2012, Table 2)",
+        measured=NOT_MEASURED,
+        epochs="90",
+        wall_time=_imagenet_cost("alexnet", 90),
+        machine="-",
+        command="cnnlab train alexnet --recipe alexnet2012 --data folder:IMAGENET_DIR",
+    ),
+    ResultRow(
+        model="vgg16",
+        recipe="vgg2014",
+        dataset="ImageNet-1k",
+        paper="74.4% (25.6% error, D, Simonyan & Zisserman 2014, Table 3)",
+        measured=NOT_MEASURED,
+        epochs="74",
+        wall_time=_imagenet_cost("vgg16", 74),
+        machine="-",
+        command="cnnlab train vgg16 --recipe vgg2014 --data folder:IMAGENET_DIR",
+    ),
+    ResultRow(
+        model="resnet50",
+        recipe="resnet2016_imagenet",
+        dataset="ImageNet-1k",
+        paper="77.15% (22.85% error, 10-crop, He et al. 2016, Table 3)",
+        measured=NOT_MEASURED,
+        epochs="120",
+        wall_time=_imagenet_cost("resnet50", 120),
+        machine="-",
+        command="cnnlab train resnet50 --recipe resnet2016_imagenet --data folder:IMAGENET_DIR",
+    ),
+)
+
+
+def results_markdown() -> str:
+    """The table as README.md shows it (GitHub markdown)."""
+    header = "| " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    lines = [header, rule]
+    for row in RESULTS:
+        cells = [getattr(row, key) for key, _ in COLUMNS]
+        cells[-1] = f"`{cells[-1]}`"
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def results_table():
+    """The table as ``cnnlab results`` prints it (rich), the commands numbered below it."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="results: test top-1 at the final epoch, the papers' and cnnlab's")
+    table.add_column("#", justify="right")
+    for key, title in COLUMNS[:-1]:
+        table.add_column(title, overflow="fold", no_wrap=key in ("model", "recipe", "epochs"))
+    for number, row in enumerate(RESULTS, start=1):
+        table.add_row(str(number), *(getattr(row, key) for key, _ in COLUMNS[:-1]))
+    commands = "\n".join(
+        f"{number:2d}. {row.command}" for number, row in enumerate(RESULTS, start=1)
+    )
+    return Group(table, Text("measured by (S = each seed):\n" + commands))
