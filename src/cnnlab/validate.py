@@ -10,11 +10,14 @@ imports only ``cnnlab.errors``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal, Union
 
 from cnnlab.errors import ConfigError
 
@@ -44,7 +47,7 @@ class Number:
         elif self.high is not None:
             text = f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
         else:
-            text = f"a finite {kind.split()[-1]}"
+            text = kind if self.integer else "a finite number"
         return f"{text} or None" if self.optional else text
 
     def accepts(self, value: Any) -> bool:
@@ -89,43 +92,46 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class Pair:
-    """Two numbers, each accepted by ``item`` (Adam's ``betas``)."""
+class Items:
+    """A list or tuple of values each accepted by ``item``: ``length`` of them, or at least
+    ``min_length`` when ``length`` is ``None`` (Adam's ``betas``, an input size, milestones)."""
 
     item: Number
-
-    def describe(self) -> str:
-        return f"a pair of numbers, each {self.item.describe()}"
-
-    def accepts(self, value: Any) -> bool:
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            return False
-        values = list(value)
-        return len(values) == 2 and all(self.item.accepts(v) for v in values)
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """A sequence of ``length`` integers (``None``: any length >= 1), each at least ``low``."""
-
     length: int | None = None
-    low: int = 1
+    min_length: int = 1
     optional: bool = False
+    meaning: str = ""  # e.g. "(C, H, W)", said first
 
     def describe(self) -> str:
-        count = f"{self.length} integers" if self.length else "integers"
-        return f"{count}, each >= {self.low}" + (" or None" if self.optional else "")
+        count = {None: f"{self.min_length} or more ", 0: ""}.get(self.length, f"{self.length} ")
+        if self.length is None and self.min_length == 0:
+            count = ""
+        text = f"a list of {count}values, each {self.item.describe()}"
+        text = f"{self.meaning}, {text}" if self.meaning else text
+        return f"{text}, or None" if self.optional else text
 
     def accepts(self, value: Any) -> bool:
         if value is None:
             return self.optional
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        if not isinstance(value, list | tuple):
             return False
-        values = list(value)
-        number = Number(low=self.low, integer=True)
-        return (len(values) == self.length if self.length else len(values) >= 1) and all(
-            number.accepts(v) for v in values
-        )
+        count_ok = len(value) == self.length if self.length else len(value) >= self.min_length
+        return count_ok and all(self.item.accepts(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An instance of ``types`` (a model, a mapping of options, a path), described in words."""
+
+    types: tuple[type, ...]
+    description: str
+    optional: bool = False
+
+    def describe(self) -> str:
+        return self.description + (" or None" if self.optional else "")
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, self.types) or (value is None and self.optional)
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ class Text:
         return (isinstance(value, str) and value.strip() != "") or (value is None and self.optional)
 
 
-Domain = Number | OneOf | Flag | Pair | Sizes | Text
+Domain = Number | OneOf | Flag | Items | Instance | Text
 
 POSITIVE = Number(low=0, low_open=True)
 NON_NEGATIVE = Number(low=0)
@@ -161,3 +167,53 @@ def check_all(where: str, values: Mapping[str, Any], domains: Mapping[str, Domai
     for name, value in values.items():
         if name in domains:
             check(where, name, value, domains[name])
+
+
+def domain_of(hint: Any) -> Domain | None:
+    """The domain a type annotation promises (``int``, ``float | None``, ``Literal[...]``,
+    ``list[int]``, ``bool``, ``str``, ``dict``), or ``None`` for one it cannot check.
+
+    Lets a dataclass or a builder's signature be checked from its annotations, so a new field
+    or option is checked for its type without anyone writing a check for it.
+    """
+    optional = False
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(rest) < len(typing.get_args(hint))
+        if len(rest) != 1:
+            return None
+        hint = rest[0]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    simple: dict[Any, Domain] = {
+        bool: Flag(optional),
+        int: Number(integer=True, optional=optional),
+        float: Number(optional=optional),
+        str: Text(optional),
+    }
+    if hint in simple:
+        return simple[hint]
+    if origin is Literal:
+        return OneOf(args + ((None,) if optional else ()))
+    if origin in (list, tuple) and args and args[0] in (int, float):
+        return Items(Number(integer=args[0] is int), min_length=0, optional=optional)
+    if hint is dict or origin is dict:
+        return Instance((dict,), "a mapping of names to values", optional)
+    return None
+
+
+def check_annotated(where: str, function_or_class: Callable | type, values: Mapping) -> None:
+    """Check ``values`` against the annotations of a function's parameters or a dataclass."""
+    try:
+        hints = typing.get_type_hints(function_or_class)
+    except (NameError, TypeError):  # annotations that cannot be resolved are not checked
+        return
+    for name, value in values.items():
+        domain = domain_of(hints.get(name)) if name != "return" else None
+        if domain is not None:
+            check(where, name, value, domain)
+
+
+def check_fields(where: str, instance: Any) -> None:
+    """Check every field of a dataclass instance against its annotation."""
+    values = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+    check_annotated(where, type(instance), values)

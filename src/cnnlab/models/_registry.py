@@ -1,9 +1,33 @@
-"""The model registry: builders registered by name, created by name, listed with wildcards."""
+"""The model registry: builders registered by name, created by name, listed with wildcards.
+
+The contract every model of the zoo follows (a new family file follows it too):
+
+* A builder is a function of keyword options only, ``num_classes`` and ``in_chans`` among
+  them, with the paper's defaults; its docstring names the paper and the table or figure it
+  follows. It returns an :class:`cnnlab.nn.classifier.ImageClassifier` (timm's
+  ``forward_features``/``forward_head``/``num_features``/``reset_classifier``).
+* Everything the rest of cnnlab needs to know about the model is declared once, where it is
+  registered, and kept in its :class:`ModelEntry` (as timm keeps pretrained configs)::
+
+      @register_model(input_size=(3, 32, 32), paper="He et al. 2016")
+      def resnet56(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
+
+  ``input_size`` is the (C, H, W) the paper feeds it; ``default_loss``, ``aux_loss_weight``
+  and ``recipes`` default to cross-entropy, no auxiliary loss and no recipe of its own.
+* Calling the registered builder (directly or through :func:`create_model`) checks its options
+  against its signature, and against the class it returns where it passes ``**kwargs`` on,
+  then sets ``default_input_size`` (C = ``in_chans``), ``default_loss`` and
+  ``aux_loss_weight`` on the model from the entry, the same way for every model.
+* The family's module is imported by name in ``cnnlab/models/__init__.py``.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import functools
+import inspect
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,23 +35,84 @@ from pathlib import Path
 from torch import nn
 
 from cnnlab.errors import ConfigError, unknown_name
+from cnnlab.validate import Instance, Number, Text, check, check_annotated
 
 ModelBuilder = Callable[..., nn.Module]
+InputSize = tuple[int, int, int]
+# The input size as a function of the builder's options, for a model where an option changes
+# it (MobileNet's resolution multiplier): called with every option, defaults included.
+InputSizeRule = Callable[[dict[str, typing.Any]], InputSize]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered builder and what ``cnnlab models`` shows about it."""
+    """A registered builder and what the rest of cnnlab needs to know about its model.
+
+    Attributes:
+        name: the name users type (the builder's function name).
+        builder: the builder function as written in its family's module.
+        family: the family ``cnnlab models`` groups it under.
+        paper: who published it, and when ("He et al. 2016").
+        input_size: ``(C, H, W)`` the paper feeds it (or a rule of the builder's options).
+        default_loss: the loss ``cnnlab train`` uses unless told otherwise.
+        aux_loss_weight: weight of each auxiliary classifier's loss in training (0: none).
+        recipes: names of the paper recipes written for this model, the default first.
+    """
 
     name: str
     builder: ModelBuilder
     family: str
     paper: str
+    input_size: InputSize | InputSizeRule
+    default_loss: str = "cross_entropy"
+    aux_loss_weight: float = 0.0
+    recipes: tuple[str, ...] = ()
 
     @property
     def year(self) -> int | None:
         found = re.search(r"(19|20)\d\d", self.paper)
         return int(found.group()) if found else None
+
+    def default_input_size(self, options: dict[str, typing.Any]) -> InputSize:
+        """``(C, H, W)`` of a model built with ``options`` (C is its ``in_chans``)."""
+        size = self.input_size(options) if callable(self.input_size) else self.input_size
+        return (options.get("in_chans", size[0]), *size[1:])
+
+    def options(self, kwargs: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        """Every option a build with ``kwargs`` uses, the builder's defaults filled in.
+
+        Raises:
+            ConfigError: an option the builder does not take (one line naming those it does).
+        """
+        signatures = _signatures(self.builder)
+        try:
+            bound = signatures[0].bind(**kwargs)
+            passed_on = _passed_on(bound)
+            if len(signatures) > 1:
+                signatures[1].bind_partial(**passed_on)
+        except TypeError:
+            # a class's options without a default are the builder's to give, not the user's
+            takes = _named(signatures[0]) + [
+                name for sig in signatures[1:] for name in _named(sig, with_defaults_only=True)
+            ]
+            takes = list(dict.fromkeys(takes))
+            unknown = [repr(key) for key in kwargs if key not in takes]
+            raise ConfigError(
+                f"model '{self.name}' takes no option {', '.join(unknown)}; "
+                f"it takes {', '.join(takes)}"
+            ) from None
+        bound.apply_defaults()
+        named = {k: v for k, v in bound.arguments.items() if k in _named(signatures[0])}
+        return {**named, **passed_on}
+
+    def create(self, **kwargs) -> nn.Module:
+        """Build the model and describe it with this entry (see the module docstring)."""
+        options = self.options(kwargs)
+        model = self.builder(**kwargs)
+        model.default_input_size = self.default_input_size(options)
+        model.default_loss = self.default_loss
+        model.aux_loss_weight = self.aux_loss_weight
+        return model
 
     @property
     def weights(self) -> list[str]:
@@ -37,19 +122,65 @@ class ModelEntry:
         return available_weights(self.name)
 
 
+def _signatures(builder: ModelBuilder) -> list[inspect.Signature]:
+    """The builder's signature, then that of the class it returns if it passes ``**kwargs`` on.
+
+    The class is read from the builder's return annotation; without one (or with a bare
+    ``nn.Module``) the options passed on are left for the class to check.
+    """
+    signature = inspect.signature(builder)
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return [signature]
+    try:
+        returned = typing.get_type_hints(builder).get("return")
+    except (NameError, TypeError):  # an annotation that cannot be resolved at run time
+        returned = None
+    if not isinstance(returned, type) or returned is nn.Module:
+        return [signature]
+    return [signature, inspect.signature(returned)]
+
+
+def _named(signature: inspect.Signature, with_defaults_only: bool = False) -> list[str]:
+    """The options a signature names (``with_defaults_only``: those a caller may leave out)."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [
+        name
+        for name, p in signature.parameters.items()
+        if p.kind not in variadic and not (with_defaults_only and p.default is p.empty)
+    ]
+
+
+def _passed_on(bound: inspect.BoundArguments) -> dict[str, typing.Any]:
+    """The options a builder's ``**kwargs`` collected."""
+    for name, parameter in bound.signature.parameters.items():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return dict(bound.arguments.get(name, {}))
+    return {}
+
+
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    fn: ModelBuilder | None = None, *, paper: str | None = None, family: str | None = None
-):
-    """Register a builder under its function name.
+    builder: ModelBuilder | None = None,
+    *,
+    input_size: InputSize | InputSizeRule | None = None,
+    paper: str | None = None,
+    family: str | None = None,
+    default_loss: str = "cross_entropy",
+    aux_loss_weight: float = 0.0,
+    recipes: tuple[str, ...] = (),
+) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Register a builder under its function name, with what cnnlab needs to know about it.
 
-    Usable bare (``@register_model``) or with metadata
-    (``@register_model(paper="He et al. 2016")``).
-    Without ``paper`` the module's ``PAPER`` constant is used; without ``family`` the module name
-    (``cnnlab.models.vgg`` -> ``vgg``).
+    Without ``paper`` the module's ``PAPER`` constant is used; without ``family`` the module
+    name (``cnnlab.models.vgg`` -> ``vgg``). The other arguments are :class:`ModelEntry`'s.
+    The decorated builder checks its options and describes the model it builds, so calling it
+    directly gives the same model as :func:`create_model`.
     """
+
+    if builder is not None or input_size is None:
+        raise TypeError("register a model with its input size: @register_model(input_size=...)")
 
     def decorate(builder: ModelBuilder) -> ModelBuilder:
         import sys
@@ -60,13 +191,22 @@ def register_model(
             builder=builder,
             family=family or builder.__module__.rsplit(".", 1)[-1],
             paper=paper or getattr(module, "PAPER", ""),
+            input_size=input_size,
+            default_loss=default_loss,
+            aux_loss_weight=aux_loss_weight,
+            recipes=tuple(recipes),
         )
         if entry.name in _REGISTRY and _REGISTRY[entry.name].builder is not builder:
             raise ValueError(f"model '{entry.name}' is registered twice")
         _REGISTRY[entry.name] = entry
-        return builder
 
-    return decorate(fn) if fn is not None else decorate
+        @functools.wraps(builder)
+        def build(**kwargs) -> nn.Module:
+            return entry.create(**kwargs)
+
+        return build
+
+    return decorate
 
 
 def _ensure_families_loaded() -> None:
@@ -97,8 +237,14 @@ def create_model(
     paper's defaults (1000 ImageNet classes, 10 CIFAR classes, 1 channel for LeNet-5...).
     ``weights`` (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ``"cifar10"``, ...) and ``weights_file``
     (a local state dict, checkpoint or safetensors file) load weights through
-    :func:`cnnlab.models.weights.pretrained_model`.
+    :func:`cnnlab.models.weights.pretrained_model`. Arguments of the wrong type (a string or
+    a float where an int belongs, ``None``) or out of range are a ``ConfigError`` naming them.
     """
+    check("create_model", "name", name, Text())
+    for option, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        check("create_model", option, value, Number(low=1, integer=True, optional=True))
+    check("create_model", "weights", weights, Text(optional=True))
+    check("create_model", "weights_file", weights_file, Instance((str, Path), "a path", True))
     if weights is not None or weights_file is not None:
         from cnnlab.models.weights import pretrained_model
 
@@ -112,19 +258,24 @@ def create_model(
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
+    _check_option_types(entry, kwargs)
+    return entry.create(**kwargs)
+
+
+def _check_option_types(entry: ModelEntry, kwargs: dict[str, typing.Any]) -> None:
+    """Each option against the type its builder (or the class it passes options on to)
+    annotates, so ``depth=20.5`` or ``dropout="0.3"`` fail here in one line."""
+    where = f"model '{entry.name}'"
+    check_annotated(where, entry.builder, kwargs)
     try:
-        model = entry.builder(**kwargs)
-    except TypeError as error:
-        if "unexpected keyword argument" not in str(error):
-            raise
-        option = str(error).rsplit("argument", 1)[-1].strip()
-        raise ConfigError(
-            f"model '{entry.name}' takes no option {option}; see the docstring of "
-            f"cnnlab.models.{entry.family}.{entry.name} for the options it accepts"
-        ) from None
-    if not hasattr(model, "default_input_size"):
-        raise TypeError(f"builder '{entry.name}' returned a model without default_input_size")
-    return model
+        returned = typing.get_type_hints(entry.builder).get("return")
+    except (NameError, TypeError):  # an annotation that cannot be resolved at run time
+        return
+    if isinstance(returned, type) and returned is not nn.Module:
+        named = set(inspect.signature(entry.builder).parameters)
+        check_annotated(
+            where, returned.__init__, {k: v for k, v in kwargs.items() if k not in named}
+        )
 
 
 def list_models(pattern: str | None = None) -> list[str]:

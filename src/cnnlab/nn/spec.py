@@ -31,6 +31,9 @@ from torch import nn
 from cnnlab.errors import ConfigError, GeometryError, SpecError, closest_names
 from cnnlab.geometry.arithmetic import conv_output_size
 from cnnlab.geometry.units import dims
+from cnnlab.validate import POSITIVE_INT, Instance, Items, Number, check
+
+_INPUT_SIZE = Items(POSITIVE_INT, length=3, optional=True, meaning="(C, H, W)")
 
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 LARGEST_NUMBER = 2**31 - 1  # torch stores sizes as 64-bit ints; no real layer comes close
@@ -219,10 +222,11 @@ def build_spec(
         SpecError: the spec is malformed (the message marks the offending place).
         GeometryError: a layer's output would be empty for this input size.
     """
+    check("build_spec", "spec", spec, Instance((str,), "a spec string"))
+    check("build_spec", "in_chans", in_chans, Number(low=1, integer=True, optional=True))
+    check("build_spec", "input_size", input_size, _INPUT_SIZE)
     if input_size is None:
         input_size = (in_chans or DEFAULT_INPUT_SIZE[0], *DEFAULT_INPUT_SIZE[1:])
-    elif len(input_size) != 3:
-        raise ConfigError(f"a spec's input_size is (C, H, W), got {tuple(input_size)}")
     elif in_chans is not None and in_chans != input_size[0]:
         raise ConfigError(
             f"in_chans={in_chans} contradicts input_size={tuple(input_size)}: give one of them"

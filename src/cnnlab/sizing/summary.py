@@ -42,6 +42,7 @@ from cnnlab.geometry.arithmetic import GeometryWarning
 from cnnlab.geometry.units import dims, megabytes, si
 from cnnlab.models.resolve import resolve_model
 from cnnlab.sizing.trace import Tracer, Window, counted_by_default, trace_or_explain
+from cnnlab.validate import POSITIVE_INT, Flag, Instance, Items, Number, check
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -318,6 +319,9 @@ def parse_input_size(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
+_MODEL_OR_NAME = Instance((nn.Module, str), "an nn.Module, a model name or a spec string")
+
+
 def summary(
     model_or_name: nn.Module | str,
     input_size: tuple[int, ...] | None = None,
@@ -349,8 +353,11 @@ def summary(
         UnknownNameError: ``model_or_name`` is neither a registered model nor a spec.
         SpecError: a malformed spec.
     """
-    if batch_size < 1 or (depth is not None and depth < 0):
-        raise ConfigError(f"batch_size must be >= 1 and depth >= 0, got {batch_size}, {depth}")
+    check("summary", "model_or_name", model_or_name, _MODEL_OR_NAME)
+    check("summary", "input_size", input_size, Items(POSITIVE_INT, optional=True))
+    check("summary", "batch_size", batch_size, POSITIVE_INT)
+    check("summary", "depth", depth, Number(low=0, integer=True, optional=True))
+    check("summary", "all_activations", all_activations, Flag())
     model, label, size = resolve_model(model_or_name, input_size)
     tracer = trace_or_explain(model, label, size, batch_size)
     leaves = [call for call in tracer.calls if call.leaf]

@@ -40,7 +40,7 @@ LOSSES_ON_NONFINITE: tuple[str, ...] = get_args(OnNonfinite)
 
 #: ranges of the fields the checks in ``TrainConfig.validate`` do not cover
 FIELD_RANGES = {
-    "input_size": Items(POSITIVE_INT, length=3, optional=True),
+    "input_size": Items(POSITIVE_INT, length=3, optional=True, meaning="(C, H, W)"),
     "momentum": Number(low=0, high=1, high_open=True, optional=True),
     "gamma": POSITIVE,
     "step_size": POSITIVE,
@@ -76,6 +76,8 @@ class TrainConfig:
     data_dir: str | None = None
     skip_bad_images: bool = False
     model_kwargs: dict = field(default_factory=dict)
+    init_weights: str | None = None  # a weights name or file to start from (fine-tuning)
+    freeze_until: str | None = None  # freeze this module and those defined before it
     input_size: list[int] | None = None
     augment: str = "default"
     epochs: int = 10
