@@ -100,6 +100,9 @@ class WeightsInfo:
         preprocessing: how to prepare an image, when known.
         metrics: reported accuracy (torchvision's ``_metrics``, or cnnlab's final metrics).
         provenance: the rest of what is known (recipe, config, seed, sha256, ...).
+        model_kwargs: the options that build this architecture again without the weights
+            (``create_model(model, **model_kwargs)``), e.g. GoogLeNet's ``transform_input``;
+            a run fine-tuned from these weights records them in its checkpoint.
     """
 
     model: str
@@ -110,6 +113,7 @@ class WeightsInfo:
     preprocessing: Preprocessing | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- which names exist
@@ -470,15 +474,39 @@ def pretrained_model(
     elif path is None:
         path = Path(info.file)
         _check_sha256(path, info.provenance.get("sha256"))
+    state = read_state_dict(path)
     new_head = classes if wanted_classes != classes else None
-    load_state(built, read_state_dict(path), str(path), new_head_classes=new_head)
-    info = replace(info, file=str(path))
-    if new_head is not None:  # the classifier is new: the weights' class names no longer apply
-        info = replace(info, categories=None, metrics={})
+    if info.source == "file":
+        new_head = _file_classes(state, built, kwargs.get("num_classes"))
+    load_state(built, state, str(path), new_head_classes=new_head)
     if user_aux is not None:
         _drop_untrained_aux(built, name, user_aux)
+        kwargs["aux_logits"] = user_aux
+    info = replace(info, file=str(path), model_kwargs=dict(kwargs))
+    if new_head is not None:  # the classifier is new: the weights' class names no longer apply
+        info = replace(info, categories=None, metrics={})
     built.weights_info = info
     return built
+
+
+def _file_classes(
+    state: Mapping[str, torch.Tensor], model: nn.Module, wanted: int | None
+) -> int | None:
+    """A plain file's class count, when the model was built for ``wanted`` other classes.
+
+    A file names no classes; its classifier is recognised as the tensors whose shape differs
+    from the model's only in a first dimension of ``wanted`` in the model, all of one size N
+    in the file. None when there is no such single N (the file then fits or is refused).
+    """
+    if wanted is None:
+        return None
+    own, renamed = model.state_dict(), _renamed_keys(dict(state))
+    sizes = {
+        renamed[k].shape[0]
+        for k in renamed.keys() & own.keys()
+        if renamed[k].shape != own[k].shape and own[k].shape[:1] == (wanted,)
+    }
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _check_sha256(path: Path, expected: str | None) -> None:
