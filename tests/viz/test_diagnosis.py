@@ -7,6 +7,7 @@ import pytest
 from synthetic_runs import history, write_metrics
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run_metrics import read_metrics
 from cnnlab.viz.diagnosis import diagnose, diagnose_run
 
 
@@ -90,3 +91,64 @@ def test_history_fixtures_have_the_shapes_they_claim():
     assert math.isnan(history("exploding")[-1]["train_loss"])
     falling = [row["train_loss"] for row in history("still_improving")]
     assert all(b < a for a, b in zip(falling, falling[1:], strict=False))
+
+
+def _flat_rows(lr: float, level: float = 175.0) -> list[dict[str, float]]:
+    """A loss that sits at ``level`` from the first epoch, at rate ``lr``."""
+    rows = history("plateau", epochs=5)
+    for index, row in enumerate(rows):
+        row.update(lr=lr, train_loss=level * (1 - 0.001 * index), train_top1=10.0)
+    return rows
+
+
+def test_a_flat_loss_at_a_huge_rate_is_saturation_not_a_rate_too_low():
+    saturated = diagnose(_flat_rows(1e6), optimizer="momentum")
+    assert saturated.kinds == ["saturated"] and "far too high" in saturated.text
+    assert "--lr 0.01" in saturated.text  # momentum's own default rate
+    assert "too low" not in saturated.text.replace("not too low", "")
+    # the same curve at a modest rate is the lectures' "rate too low"
+    assert diagnose(_flat_rows(1e-4), optimizer="momentum").kinds == ["plateau"]
+    # what is huge depends on the optimizer: 1.0 is Newton's ordinary step
+    assert diagnose(_flat_rows(1.0), optimizer="newton").kinds == ["plateau"]
+    assert diagnose(_flat_rows(1.0), optimizer="adam").kinds == ["saturated"]
+
+
+def test_an_epoch_whose_every_step_was_skipped_is_named():
+    rows = history("healthy", epochs=6)
+    for row in rows[3:]:
+        row.update(train_loss=math.nan, train_top1=math.nan, train_top5=math.nan)
+        row["skipped_steps"] = 11
+    rows[2]["skipped_steps"] = 4
+    diagnosis = diagnose(rows)
+    assert diagnosis.kinds[0] == "skipped"
+    assert "epoch(s) 4, 5, 6 was skipped" in diagnosis.text and "37 step(s)" in diagnosis.text
+    assert "diverging" not in diagnosis.kinds  # the trained epochs themselves were fine
+
+
+def _real_run(tmp_path, name: str, **options) -> str:
+    from cnnlab.training import train
+
+    train(
+        model=options.pop("model", "lenet5"),
+        data="digits",
+        epochs=3,
+        batch_size=128,
+        threads=1,
+        out=str(tmp_path / name),
+        **options,
+    )
+    return diagnose_run(tmp_path / name)
+
+
+def test_real_short_runs_tell_saturation_a_rate_too_low_and_skipped_steps_apart(tmp_path):
+    """LeNet-5's RBF output clamps at lr 1e6 (the loss sits near 175); at 1e-6 it barely moves;
+    a ReLU net at 1e30 is thrown to non-finite losses, whose steps are skipped."""
+    saturated = _real_run(tmp_path, "huge", lr=1e6)
+    assert saturated.kinds == ["saturated"], saturated.text
+    too_low = _real_run(tmp_path, "tiny", lr=1e-6)
+    assert too_low.kinds == ["plateau"] and "too low" in too_low.text, too_low.text
+    skipped = _real_run(tmp_path, "skip", model="lenet5_modern", lr=1e30, on_nonfinite="skip")
+    assert skipped.kinds[0] == "skipped" and "epoch(s) 2, 3" in skipped.text, skipped.text
+    rows = read_metrics(tmp_path / "skip" / "metrics.csv")
+    assert "train_loss" not in rows[1] or math.isnan(rows[1]["train_loss"])  # NaN, not 0.0
+    assert rows[1]["skipped_steps"] == 11
