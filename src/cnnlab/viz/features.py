@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from cnnlab.errors import CnnlabError, unknown_name
+from cnnlab.models.features import feature_extractor
 from cnnlab.viz.inputs import (
     Normalisation,
     default_output,
@@ -142,11 +143,6 @@ def _pixel_axes(axes) -> None:
     axes.set_ylabel("y (pixels)")
 
 
-def feature_layer_names(model: nn.Module) -> list[str]:
-    """Names ``--layers`` accepts: every leaf module (conv, activation, pooling, ...)."""
-    return [name for name, m in model.named_modules() if name and not list(m.children())]
-
-
 def default_feature_layers(model: nn.Module, count: int = 3) -> list[str]:
     """``count`` conv layers spread from the first to the last: early, middle and late features."""
     convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
@@ -160,37 +156,19 @@ def default_feature_layers(model: nn.Module, count: int = 3) -> list[str]:
 def feature_maps(
     model: nn.Module, batch: torch.Tensor, layers: list[str]
 ) -> dict[str, torch.Tensor]:
-    """The output of each named layer for a one-image ``batch``, via forward hooks.
+    """The output of each named layer for a one-image ``batch`` (see ``feature_extractor``).
 
     Returns:
         ``{layer: [C, H, W]}`` in the order of ``layers`` (outputs without a spatial map,
         e.g. of a linear layer, come back as ``[C, 1, 1]``).
     """
-    modules = dict(model.named_modules())
-    for name in layers:
-        if name not in modules or not name:
-            raise unknown_name(
-                "layer",
-                name,
-                feature_layer_names(model),
-                "see the module names in `cnnlab summary`",
-            )
-    captured: dict[str, torch.Tensor] = {}
-
-    def keep(name: str):
-        def hook(module, inputs, output):
-            first = output[0] if isinstance(output, tuple) else output
-            captured[name] = first[0].detach().clone().cpu()
-
-        return hook
-
-    handles = [modules[name].register_forward_hook(keep(name)) for name in layers]
+    extractor = feature_extractor(model.eval(), layers)
     try:
-        model.eval()(batch)
+        outputs = extractor(batch)
     finally:
-        for handle in handles:
-            handle.remove()
-    return {name: _as_maps(captured[name]) for name in layers}
+        extractor.remove()
+    firsts = {n: out[0] if isinstance(out, tuple) else out for n, out in outputs.items()}
+    return {name: _as_maps(first[0].detach().cpu()) for name, first in firsts.items()}
 
 
 def _as_maps(output: torch.Tensor) -> torch.Tensor:
