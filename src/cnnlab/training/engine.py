@@ -138,11 +138,12 @@ def resume(
     """
     path = Path(run_dir)
     run_dir = path.parent if path.is_file() else path
+    check_checkpoint_belongs(run_dir, load_checkpoint(path))  # a refusal leaves no lock file
     lock = RunDirLock(run_dir)
-    if distributed.context_from_env().is_main and run_dir.is_dir():
-        lock.acquire()  # before reading: a live process may be writing the checkpoint
+    if distributed.context_from_env().is_main:
+        lock.acquire()
     try:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path)  # again, under the lock: a live run may have moved on
         check_checkpoint_belongs(run_dir, state)
         config = TrainConfig.from_dict(dict(state["config"]))
         if epochs is not None:
