@@ -143,6 +143,27 @@ def test_checkpoint_exports_its_trained_weights_beside_it(tmp_path, capsys):
     images = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         assert torch.allclose(scripted(images), model.eval()(images), atol=1e-5)
+    # the shared safetensors file loads back into the model by name (--weights-file)
+    assert main(["export", str(run), "--format", "safetensors"]) == 0
+    shared = run / "lenet5.safetensors"
+    out = tmp_path / "again.pt"
+    assert (
+        main(
+            [
+                "export",
+                "lenet5",
+                "--weights-file",
+                str(shared),
+                "--format",
+                "torchscript",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    with torch.no_grad():
+        assert torch.equal(torch.jit.load(str(out))(images), scripted(images))
 
 
 def test_a_disagreeing_export_fails_and_keeps_the_file(tmp_path, monkeypatch):
@@ -160,7 +181,8 @@ def test_a_disagreeing_export_fails_and_keeps_the_file(tmp_path, monkeypatch):
         (["lenet5", "--input", "1x8x8"], "takes 32x32"),
         (["lenet5", "--input", "32x32x"], "not channels x height x width"),
         (["lenet", "--format", "onnx"], "Did you mean"),
-        (["runs/none/checkpoint.pt"], "no checkpoint or run directory"),
+        (["runs/none/checkpoint.pt"], "no checkpoint at runs/none/checkpoint.pt"),
+        (["lenet5", "--weights", "IMAGENET1K_V1"], "lenet5"),
     ],
 )
 def test_unsupported_cases_fail_in_one_line(tmp_path, capsys, argv, message):

@@ -997,13 +997,14 @@ def _add_export(sub) -> None:
 
     p = sub.add_parser(
         "export",
+        parents=[_shared("--weights", "--weights-file")],
         help="export a model or checkpoint to ONNX, TorchScript or safetensors, checked",
         description="Export a registered model or a trained checkpoint to ONNX (dynamo "
         "exporter), TorchScript (trace) or safetensors (the weights), then run the exported "
         "file on a random batch against PyTorch and print the largest difference relative "
         "to the largest output; above 1e-4 the export fails.",
     )
-    p.add_argument("source", metavar="MODEL_OR_CHECKPOINT", help="checkpoint, run dir or model")
+    p.add_argument("source", metavar="MODEL_OR_CHECKPOINT", help=_MODEL_OR_CHECKPOINT)
     p.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
     p.add_argument("--out", help="file to write (default NAME.onnx here, or beside a checkpoint)")
     p.add_argument("--input", metavar="CxHxW", help="input size (default: the model's own)")
@@ -1021,7 +1022,8 @@ def _run_export(args) -> None:
         args.out,
         input_size=parse_input_size(args.input) if args.input else None,
         dynamic_batch=args.dynamic_batch,
-        weights=getattr(args, "weights", None),
+        weights=args.weights,
+        weights_file=args.weights_file,
     )
     _say(result.describe())
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab.errors import CheckpointError, ConfigError, ExportError
+from cnnlab.errors import ConfigError, ExportError
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
@@ -78,29 +78,28 @@ class ExportResult:
 
 
 def load_for_export(
-    source: str | Path, *, weights: str | None = None
+    source: str | Path,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
+    seed: int = 0,
 ) -> tuple[nn.Module, str, tuple[int, ...], dict]:
     """The model to export, in eval mode and float32: ``(model, name, input_size, kwargs)``.
 
-    An existing path is a checkpoint or run directory (loaded with ``weights_only=True``);
-    anything else is a registered model name, built with its initial weights or ``weights``.
+    ``source`` is MODEL_OR_CHECKPOINT as every command takes it (``cnnlab.model_source``):
+    a checkpoint or run directory (its trained weights and recorded input size), or a
+    registered model name with named weights, a weights file, or initial weights drawn from
+    ``seed``.
     """
-    from cnnlab.checkpoint import model_from_checkpoint
-    from cnnlab.models import create_model
+    from cnnlab.model_source import load_source
 
-    if Path(source).exists():
-        if weights is not None:
-            raise ConfigError(
-                f"--weights names registered weights; {source} is a checkpoint that has its own"
-            )
-        model, state = model_from_checkpoint(source)
-        size = state["config"].get("input_size") or model.default_input_size
-        return model.float().eval(), state["model_name"], tuple(size), state["model_kwargs"]
-    if "/" in str(source) or str(source).endswith((".pt", ".pth")):
-        raise CheckpointError(f"no checkpoint or run directory at {source}")
-    options = {} if weights is None else {"weights": weights}
-    model = create_model(str(source), **options)
-    return model.float().eval(), str(source), tuple(model.default_input_size), {}
+    loaded = load_source(source, weights=weights, weights_file=weights_file, seed=seed)
+    model = loaded.model.float().eval()
+    if loaded.checkpoint is None:
+        return model, str(source), tuple(loaded.input_size), {}
+    size = loaded.fed_size or model.default_input_size
+    checkpoint = loaded.checkpoint
+    return model, checkpoint["model_name"], tuple(size), checkpoint["model_kwargs"]
 
 
 def export_model(
@@ -111,6 +110,7 @@ def export_model(
     input_size: tuple[int, ...] | None = None,
     dynamic_batch: bool = False,
     weights: str | None = None,
+    weights_file: str | Path | None = None,
     seed: int = 0,
 ) -> ExportResult:
     """Export a registered model or a checkpoint, then check the file against PyTorch.
@@ -123,8 +123,9 @@ def export_model(
         input_size: ``(C, H, W)`` to trace with; default the checkpoint's or model's own.
         dynamic_batch: leave the batch dimension free (ONNX, TorchScript); the check then
             runs a batch of another size than the one traced.
-        weights: registered weights for a model name (``weights=`` of ``create_model``).
-        seed: draws the random batches.
+        weights: named weights for a model name (``IMAGENET1K_V1``, ``cifar10``, ...).
+        weights_file: a local weights file for a model name.
+        seed: draws a model name's initial weights and the random batches.
 
     Raises:
         ExportError: the exporter failed, or the exported outputs differ by more than
@@ -137,7 +138,9 @@ def export_model(
         raise ConfigError(
             "--dynamic-batch applies to onnx and torchscript; safetensors holds weights only"
         )
-    model, name, own_size, kwargs = load_for_export(source, weights=weights)
+    model, name, own_size, kwargs = load_for_export(
+        source, weights=weights, weights_file=weights_file, seed=seed
+    )
     size = tuple(input_size or own_size)
     if len(size) != 3:
         raise ConfigError(f"input size {size} is not C x H x W; write it like 3x224x224")
