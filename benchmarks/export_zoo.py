@@ -13,7 +13,6 @@ Each file is deleted after its check. Example (about 20 minutes on 2 CPU cores):
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.table import Table
 from cnnlab.errors import CnnlabError
 from cnnlab.export import TOLERANCE, export_model
 from cnnlab.models import list_models
+from cnnlab.training.machine import machine_summary
 
 
 def main() -> None:
@@ -36,10 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     console = Console(width=120)
-    console.print(
-        f"machine: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
-        f"torch {torch.__version__}, format {args.format}"
-    )
+    console.print(f"machine: {machine_summary(torch.device('cpu'))}; format {args.format}")
     table = Table(title=f"{args.format} export of the zoo, checked against PyTorch")
     for column in ("model", "input", "max|diff| / max|out|", "export s", "MB", "result"):
         table.add_column(column, justify="left" if column in ("model", "result") else "right")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import time
 
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from cnnlab.models import create_model
 from cnnlab.training.engine import bf16_supported
+from cnnlab.training.machine import machine_summary
 from cnnlab.training.recipes import list_recipes
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
@@ -73,11 +73,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else _cpu_name()
     precision = "bf16 autocast" if bf16_supported(device) else "float32"
     print(
-        f"machine: {name}, {args.threads} thread(s), torch {torch.__version__}; cnnlab "
-        f"{precision} channels_last vs torchvision float32 NCHW; batch {args.batch_size}"
+        f"machine: {machine_summary(device)}; cnnlab {precision} channels_last vs "
+        f"torchvision float32 NCHW; batch {args.batch_size}"
     )
     epochs = {r.model: r.settings.get("epochs") for r in list_recipes()}
     for model_name in args.models:
@@ -94,14 +93,6 @@ def main() -> None:
             f"{model_name:10s} cnnlab {ours:7.1f} img/s  torchvision {theirs:7.1f} img/s  "
             f"ratio {ours / theirs:.2f}x  ImageNet epoch {epoch_hours:.1f} h{total}"
         )
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
