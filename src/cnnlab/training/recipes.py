@@ -578,14 +578,13 @@ def resnet_cifar_fast() -> dict:
 
     Aim: the final-epoch accuracy of ``resnet2016_cifar`` (164 epochs) less at most 0.2 pp,
     in 40 epochs, without test-time augmentation. Built from the short-schedule literature
-    rather than tuned here: batch 256 (fewer, larger steps keep a CPU's cores busier than 128)
-    with the rate scaled linearly to 0.2 and warmed up over 2 epochs (Goyal et al. 2017), a
-    cosine decay to zero (Loshchilov & Hutter 2017), which in short runs beats step decays,
-    Nesterov momentum 0.9, label smoothing 0.1 and no weight decay on biases and BatchNorm
-    parameters (He et al. 2019, "Bag of tricks"), and weight decay 5e-4 instead of 1e-4,
-    since a short schedule regularises less. Not yet measured: `cnnlab results` shows its
-    row as "not measured" until ``benchmarks/time_to_accuracy.py`` has run it for 3 seeds
-    beside the paper recipe's run.
+    rather than tuned here: batch 256 with the rate scaled linearly to 0.2 and warmed up over
+    2 epochs (Goyal et al. 2017), a cosine decay to zero (Loshchilov & Hutter 2017) in place
+    of the step decays, Nesterov momentum 0.9, label smoothing 0.1 and no weight decay on
+    biases and BatchNorm parameters (He et al. 2019, "Bag of tricks"), and weight decay 5e-4
+    instead of 1e-4, since a short schedule regularises less. Not yet measured: `cnnlab
+    results` shows its row as "not measured" until ``benchmarks/time_to_accuracy.py`` has
+    run it for 3 seeds beside the paper recipe's run.
     """
     return {
         "data": "cifar10",
