@@ -209,7 +209,7 @@ def test_modern_variant():
     kinds = {type(m) for m in model.modules()}
     assert {torch.nn.ReLU, torch.nn.MaxPool2d, torch.nn.Linear} <= kinds
     assert not kinds & {ConnectionTableConv2d, TrainableSubsampling, ScaledTanh, EuclideanRBF}
-    assert not hasattr(model, "default_loss")
+    assert model.default_loss == "cross_entropy"
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
 
 

@@ -20,13 +20,12 @@ def scratch_registry(monkeypatch):
 class _Tiny(nn.Module):
     def __init__(self, num_classes=10, in_chans=3, width=4):
         super().__init__()
-        self.default_input_size = (in_chans, 8, 8)
         self.conv = nn.Conv2d(in_chans, width, 3)
         self.fc = nn.Linear(width, num_classes)
 
 
 def test_register_and_create_passes_only_given_arguments(scratch_registry):
-    @register_model(paper="Nobody et al. 2001")
+    @register_model(input_size=(3, 8, 8), paper="Nobody et al. 2001")
     def tiny(*, num_classes=7, in_chans=3, **kw):
         return _Tiny(num_classes, in_chans, **kw)
 
@@ -40,7 +39,7 @@ def test_register_and_create_passes_only_given_arguments(scratch_registry):
 
 def test_wildcards_and_natural_order(scratch_registry):
     for name in ["resnet110", "resnet20", "resnet56", "vgg16"]:
-        register_model(paper="x")(_named_builder(name))
+        register_model(input_size=(3, 8, 8), paper="x")(_named_builder(name))
     assert _registry.list_models("resnet*") == ["resnet20", "resnet56", "resnet110"]
     assert _registry.list_models("*16") == ["vgg16"]
     assert _registry.list_models("nothing*") == []
@@ -57,7 +56,7 @@ def _named_builder(name):
 
 def test_unknown_name_suggests_nearest(scratch_registry):
     for name in ["vgg16", "vgg16_bn", "vgg19"]:
-        register_model(paper="x")(_named_builder(name))
+        register_model(input_size=(3, 8, 8), paper="x")(_named_builder(name))
     with pytest.raises(UnknownNameError) as info:
         _registry.create_model("vgg16bn")
     message = str(info.value)
@@ -66,9 +65,9 @@ def test_unknown_name_suggests_nearest(scratch_registry):
 
 
 def test_double_registration_of_a_different_builder_is_refused(scratch_registry):
-    register_model(paper="x")(_named_builder("dup"))
+    register_model(input_size=(3, 8, 8), paper="x")(_named_builder("dup"))
     with pytest.raises(ValueError, match="registered twice"):
-        register_model(paper="x")(_named_builder("dup"))
+        register_model(input_size=(3, 8, 8), paper="x")(_named_builder("dup"))
 
 
 def test_public_api_reexports():
@@ -79,7 +78,7 @@ def test_public_api_reexports():
 
 
 def test_unknown_builder_option_is_a_config_error(scratch_registry):
-    @register_model(paper="x")
+    @register_model(input_size=(3, 8, 8), paper="x")
     def tiny2(*, num_classes=7, in_chans=3):
         return _Tiny(num_classes, in_chans)
 

@@ -50,11 +50,9 @@ def test_the_cache_is_read_and_ignored_once_the_code_changes(cache_dir, monkeypa
 def test_models_registered_outside_cnnlab_are_sized_every_time(cache_dir, monkeypatch):
     monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
 
-    @register_model(paper="A. User 2026")
+    @register_model(input_size=(3, 8, 8), paper="A. User 2026")
     def users_tiny_net(*, num_classes: int = 10, in_chans: int = 3) -> nn.Module:
-        model = nn.Sequential(nn.Conv2d(in_chans, 4, 3), nn.Flatten(), nn.Linear(144, num_classes))
-        model.default_input_size = (in_chans, 8, 8)
-        return model
+        return nn.Sequential(nn.Conv2d(in_chans, 4, 3), nn.Flatten(), nn.Linear(144, num_classes))
 
     text = rendered(models_table("users_tiny_net"))
     assert f"{3 * 4 * 9 + 4 + 144 * 10 + 10:,}" in text

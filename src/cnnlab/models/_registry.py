@@ -35,7 +35,7 @@ from pathlib import Path
 from torch import nn
 
 from cnnlab.errors import ConfigError, unknown_name
-from cnnlab.validate import Instance, Number, Text, check, check_annotated
+from cnnlab.validate import Instance, Number, Text, check, check_all, check_annotated
 
 ModelBuilder = Callable[..., nn.Module]
 InputSize = tuple[int, int, int]
@@ -108,7 +108,7 @@ class ModelEntry:
     def create(self, **kwargs) -> nn.Module:
         """Build the model and describe it with this entry (see the module docstring)."""
         options = self.options(kwargs)
-        model = self.builder(**kwargs)
+        model: typing.Any = self.builder(**kwargs)  # torch types module attributes as tensors
         model.default_input_size = self.default_input_size(options)
         model.default_loss = self.default_loss
         model.aux_loss_weight = self.aux_loss_weight
@@ -131,13 +131,17 @@ def _signatures(builder: ModelBuilder) -> list[inspect.Signature]:
     signature = inspect.signature(builder)
     if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         return [signature]
+    returned = _returned_class(builder)
+    return [signature] if returned is None else [signature, inspect.signature(returned)]
+
+
+def _returned_class(builder: ModelBuilder) -> type | None:
+    """The model class a builder's return annotation names (not a bare ``nn.Module``)."""
     try:
         returned = typing.get_type_hints(builder).get("return")
     except (NameError, TypeError):  # an annotation that cannot be resolved at run time
-        returned = None
-    if not isinstance(returned, type) or returned is nn.Module:
-        return [signature]
-    return [signature, inspect.signature(returned)]
+        return None
+    return returned if isinstance(returned, type) and returned is not nn.Module else None
 
 
 def _named(signature: inspect.Signature, with_defaults_only: bool = False) -> list[str]:
@@ -190,7 +194,7 @@ def register_model(
             name=builder.__name__,
             builder=builder,
             family=family or builder.__module__.rsplit(".", 1)[-1],
-            paper=paper or getattr(module, "PAPER", ""),
+            paper=paper or str(getattr(module, "PAPER", "")),
             input_size=input_size,
             default_loss=default_loss,
             aux_loss_weight=aux_loss_weight,
@@ -262,16 +266,40 @@ def create_model(
     return entry.create(**kwargs)
 
 
+_PROBABILITY = Number(low=0, high=1, high_open=True)
+_COUNT = Number(low=1, integer=True)
+#: what the options shared by several families mean; checked before torch sees them (a
+#: dropout of 1.5 would otherwise be torch's ValueError from deep inside the builder)
+OPTION_DOMAINS = {
+    "dropout": _PROBABILITY,
+    "dropout_aux": _PROBABILITY,
+    "drop_rate": _PROBABILITY,
+    "global_drop": _PROBABILITY,
+    "local_drop": _PROBABILITY,
+    "drop_path": _PROBABILITY,
+    "compression": Number(low=0, high=1, low_open=True),
+    "width_mult": Number(low=0, low_open=True),
+    "resolution_mult": Number(low=0, low_open=True),
+    "groups": _COUNT,
+    "width_per_group": _COUNT,
+    "growth_rate": _COUNT,
+    "bn_size": _COUNT,
+    "num_init_features": _COUNT,
+    "hidden_units": _COUNT,
+    "num_columns": _COUNT,
+    "middle_repeats": _COUNT,
+}
+
+
 def _check_option_types(entry: ModelEntry, kwargs: dict[str, typing.Any]) -> None:
     """Each option against the type its builder (or the class it passes options on to)
-    annotates, so ``depth=20.5`` or ``dropout="0.3"`` fail here in one line."""
+    annotates, so ``depth=20.5`` or ``dropout="0.3"`` fail here in one line, then against
+    the range ``OPTION_DOMAINS`` gives its name."""
     where = f"model '{entry.name}'"
     check_annotated(where, entry.builder, kwargs)
-    try:
-        returned = typing.get_type_hints(entry.builder).get("return")
-    except (NameError, TypeError):  # an annotation that cannot be resolved at run time
-        return
-    if isinstance(returned, type) and returned is not nn.Module:
+    check_all(where, {k: v for k, v in kwargs.items() if not isinstance(v, bool)}, OPTION_DOMAINS)
+    returned = _returned_class(entry.builder)
+    if returned is not None:
         named = set(inspect.signature(entry.builder).parameters)
         check_annotated(
             where, returned.__init__, {k: v for k, v in kwargs.items() if k not in named}

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 
 PAPER = "Huang et al. 2017"
 
@@ -117,7 +118,7 @@ class Transition(nn.Sequential):
         return f"θ·m = {out / m:g}·{m} = {out}"
 
 
-class DenseNet(nn.Module):
+class DenseNet(ImageClassifier):
     """DenseNet-BC: dense blocks of bottleneck layers joined by compressing transitions.
 
     Args:
@@ -163,12 +164,10 @@ class DenseNet(nn.Module):
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
             )
-            self.default_input_size = (in_chans, 224, 224)
         else:
             layers = OrderedDict(
                 conv0=nn.Conv2d(in_chans, num_init_features, 3, padding=1, bias=False)
             )
-            self.default_input_size = (in_chans, 32, 32)
 
         width = num_init_features
         for i, num_layers in enumerate(block_config, start=1):
@@ -185,6 +184,7 @@ class DenseNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(width, num_classes)
+        self.num_features = width
 
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -195,9 +195,11 @@ class DenseNet(nn.Module):
             elif isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pool(self.relu(self.features(x)))
-        return self.classifier(torch.flatten(x, 1))
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.relu(self.features(x))
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        return self.classifier(torch.flatten(self.pool(x), 1))
 
 
 def _imagenet(growth_rate: int, blocks: Sequence[int], init: int, **kwargs) -> DenseNet:
@@ -211,31 +213,31 @@ def _cifar_bc(depth: int, growth_rate: int, **kwargs) -> DenseNet:
     return DenseNet(growth_rate, (per_block,) * 3, 2 * growth_rate, stem="cifar", **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def densenet121(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-121 (Huang et al. 2017, Table 1): k=32, blocks 6-12-24-16; 7,978,856 params."""
     return _imagenet(32, (6, 12, 24, 16), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def densenet161(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-161 (Huang et al. 2017, Table 1): k=48, blocks 6-12-36-24, 96-map stem."""
     return _imagenet(48, (6, 12, 36, 24), 96, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def densenet169(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-169 (Huang et al. 2017, Table 1): k=32, blocks 6-12-32-32."""
     return _imagenet(32, (6, 12, 32, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def densenet201(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-201 (Huang et al. 2017, Table 1): k=32, blocks 6-12-48-32."""
     return _imagenet(32, (6, 12, 48, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def densenet264(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-264 (Huang et al. 2017, Table 1): k=32, blocks 6-12-64-48; 33.3M params.
 
@@ -245,19 +247,19 @@ def densenet264(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Dens
     return _imagenet(32, (6, 12, 64, 48), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 32, 32))
 def densenet_bc_100_12(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-BC L=100, k=12 for CIFAR (Huang et al. 2017, Table 2): 0.8M params."""
     return _cifar_bc(100, 12, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 32, 32))
 def densenet_bc_250_24(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-BC L=250, k=24 for CIFAR (Huang et al. 2017, Table 2): 15.3M params."""
     return _cifar_bc(250, 24, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 32, 32))
 def densenet_bc_190_40(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> DenseNet:
     """DenseNet-BC L=190, k=40 for CIFAR (Huang et al. 2017, Table 2): 25.6M params."""
     return _cifar_bc(190, 40, num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -30,6 +30,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 
 PAPER = "Larsson et al. 2017"
 
@@ -114,7 +115,7 @@ class FractalBlock(nn.Module):
         return f"C={self.num_columns}: {2**self.num_columns - 1} convs, deepest column {self.depth}"
 
 
-class FractalNet(nn.Module):
+class FractalNet(ImageClassifier):
     """B fractal blocks, each followed by 2x2 max-pooling, then a linear classifier.
 
     Args:
@@ -127,6 +128,8 @@ class FractalNet(nn.Module):
         num_classes: outputs of the classifier.
         in_chans: channels of the input image.
     """
+
+    classifier_layers = ("fc",)
 
     def __init__(
         self,
@@ -150,7 +153,6 @@ class FractalNet(nn.Module):
         self.local_drop = local_drop
         self.global_drop = global_drop
         self.deepest_column_only = False
-        self.default_input_size = (in_chans, 32, 32)
         in_channels = [in_chans, *channels[:-1]]
         self.blocks = nn.ModuleList(
             FractalBlock(num_columns, cin, cout, rate)
@@ -160,6 +162,7 @@ class FractalNet(nn.Module):
         # 32x32 inputs reach 1x1 after five poolings; averaging keeps larger inputs usable.
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels[-1], num_classes)
+        self.num_features = channels[-1]
 
     def _sample_paths(self) -> tuple[int | None, float]:
         """(global column or None, local drop probability) for this forward pass."""
@@ -172,10 +175,13 @@ class FractalNet(nn.Module):
             return int(torch.randint(self.num_columns, (), device="cpu").item()), 0.0
         return None, self.local_drop
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         column, local_drop = self._sample_paths()
         for block in self.blocks:
             x = self.pool(block(x, column, local_drop))
+        return x
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
@@ -196,14 +202,14 @@ def _dropout_rates(dropout: bool | Sequence[float], num_blocks: int) -> tuple[fl
     return rates
 
 
-@register_model
+@register_model(input_size=(3, 32, 32))
 def fractalnet20(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> FractalNet:
     """FractalNet-20 for CIFAR (Larsson et al. 2017, Sec. 4.1 and Table 1): B=5 blocks of
     C=3 columns, 64-128-256-512-512 channels, 20 conv layers on the deepest path."""
     return FractalNet(num_columns=3, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 32, 32))
 def fractalnet40(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> FractalNet:
     """FractalNet-40 for CIFAR (Larsson et al. 2017, Fig. 1's C=4 block; the depth-40 net of the
     depth study, Table 3): B=5 blocks, 64-128-256-512-512 channels, 40 convs on the deepest path."""

@@ -15,6 +15,7 @@ from torch import nn
 
 from cnnlab.errors import GeometryError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.inception import (
     BasicConv2d,
     ConvBlock,
@@ -38,6 +39,7 @@ INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
     "5b": (384, 192, 384, 48, 128, 128),
 }
 
+INPUT_SIZE = (3, 224, 224)  # Section 5 and Table 1: 224×224 RGB images
 AUX_LOSS_WEIGHT = 0.3
 """Weight of each auxiliary classifier's loss in the total training loss (Section 5)."""
 
@@ -79,7 +81,7 @@ class AuxClassifier(nn.Module):
         return self.fc2(self.dropout(x))
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(ImageClassifier):
     """GoogLeNet, configurable between the 2014 paper and torchvision's batch-norm variant.
 
     Attribute names follow torchvision (``conv1`` … ``inception5b``, ``aux1``, ``aux2``, ``fc``);
@@ -102,6 +104,8 @@ class GoogLeNet(nn.Module):
             ported weights expect (torchvision's option of the same name).
     """
 
+    classifier_layers = ("fc", "aux1.fc2", "aux2.fc2")
+
     def __init__(
         self,
         *,
@@ -120,7 +124,6 @@ class GoogLeNet(nn.Module):
         super().__init__()
         self.aux_logits = aux_logits
         self.transform_input = transform_input
-        self.aux_loss_weight = AUX_LOSS_WEIGHT
 
         def norm() -> nn.Module:
             if not local_response_norm:
@@ -171,22 +174,33 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(1024, num_classes)
+        self.num_features = 1024
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trunk(x, with_aux=False)[0]
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        with_aux = self.training and self.aux1 is not None
+        x, aux1, aux2 = self._trunk(x, with_aux)
+        logits = self.forward_head(x)
+        return (logits, aux1, aux2) if with_aux else logits
+
+    def _trunk(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, ...]:
+        """The last feature maps, and the auxiliary logits on 4a and 4d if ``with_aux``."""
         if self.transform_input:
             x = imagenet_to_inception_range(x)
         x = self.norm1(self.maxpool1(self.conv1(x)))
         x = self.maxpool2(self.norm2(self.conv3(self.conv2(x))))
         x = self.maxpool3(self.inception3b(self.inception3a(x)))
         x = self.inception4a(x)
-        with_aux = self.training and self.aux1 is not None
         aux1 = self.aux1(x) if with_aux else None
         x = self.inception4d(self.inception4c(self.inception4b(x)))
         aux2 = self.aux2(x) if with_aux else None
         x = self.maxpool4(self.inception4e(x))
-        x = self.inception5b(self.inception5a(x))
-        logits = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
-        return (logits, aux1, aux2) if with_aux else logits
+        return self.inception5b(self.inception5a(x)), aux1, aux2
 
 
 def _init_paper_weights(model: nn.Module) -> None:
@@ -208,7 +222,7 @@ def _init_torchvision_weights(model: nn.Module) -> None:
             nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=INPUT_SIZE, paper=PAPER, aux_loss_weight=AUX_LOSS_WEIGHT)
 def googlenet_paper(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> GoogLeNet:
     """GoogLeNet as published: Szegedy et al. 2014, "Going deeper with convolutions", Table 1.
 
@@ -219,11 +233,10 @@ def googlenet_paper(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
     """
     model = GoogLeNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
     _init_paper_weights(model)
-    model.default_input_size = (in_chans, 224, 224)
     return model
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=INPUT_SIZE, paper=PAPER, aux_loss_weight=AUX_LOSS_WEIGHT)
 def googlenet(
     *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, **kwargs
 ) -> GoogLeNet:
@@ -248,5 +261,4 @@ def googlenet(
         **kwargs,
     )
     _init_torchvision_weights(model)
-    model.default_input_size = (in_chans, 224, 224)
     return model

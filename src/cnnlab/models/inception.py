@@ -16,6 +16,7 @@ from torch import nn
 
 from cnnlab.errors import GeometryError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.inception import BasicConv2d, imagenet_to_inception_range
 
 PAPER = "Szegedy et al. 2016"
@@ -184,7 +185,7 @@ class InceptionAux(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(ImageClassifier):
     """Inception v3 with torchvision's module names, so its state dict loads unchanged.
 
     In training mode with ``aux_logits`` the forward pass returns ``(logits, aux)``; otherwise
@@ -199,6 +200,8 @@ class InceptionV3(nn.Module):
         dropout: dropout before the classifier.
     """
 
+    classifier_layers = ("fc", "AuxLogits.fc")
+
     def __init__(
         self,
         *,
@@ -211,7 +214,6 @@ class InceptionV3(nn.Module):
         super().__init__()
         self.aux_logits = aux_logits
         self.transform_input = transform_input
-        self.aux_loss_weight = AUX_LOSS_WEIGHT
         # The stem of Table 1: 299×299×3 → 35×35×192.
         self.Conv2d_1a_3x3 = BasicConv2d(in_chans, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
@@ -235,6 +237,7 @@ class InceptionV3(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(2048, num_classes)
+        self.num_features = 2048
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -246,20 +249,31 @@ class InceptionV3(nn.Module):
             nn.init.trunc_normal_(self.AuxLogits.conv1.conv.weight, std=0.01, a=-2, b=2)
             nn.init.trunc_normal_(self.AuxLogits.fc.weight, std=0.001, a=-2, b=2)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trunk(x, with_aux=False)[0]
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.dropout(self.avgpool(x)), 1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        with_aux = self.training and self.AuxLogits is not None
+        x, aux = self._trunk(x, with_aux)
+        logits = self.forward_head(x)
+        return (logits, aux) if aux is not None else logits
+
+    def _trunk(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The last feature maps, and the auxiliary logits on Mixed_6e if ``with_aux``."""
         if self.transform_input:
             x = imagenet_to_inception_range(x)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = self.maxpool2(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(self.maxpool1(x))))
         for name in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e"):
             x = getattr(self, f"Mixed_{name}")(x)
-        aux = self.AuxLogits(x) if self.training and self.AuxLogits is not None else None
-        x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
-        logits = self.fc(torch.flatten(self.dropout(self.avgpool(x)), 1))
-        return (logits, aux) if aux is not None else logits
+        aux = self.AuxLogits(x) if with_aux else None
+        return self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x))), aux
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=(3, 299, 299), paper=PAPER, aux_loss_weight=AUX_LOSS_WEIGHT)
 def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> InceptionV3:
     """Inception v3: Szegedy et al. 2016, Table 1 (299×299 input, 27.2M parameters with aux).
 
@@ -269,6 +283,4 @@ def inception_v3(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Inc
     75×75 in eval mode; in training mode the auxiliary classifier needs at least 299×299.
     ``model.aux_loss_weight`` is 0.4. ``kwargs`` go to :class:`InceptionV3`.
     """
-    model = InceptionV3(num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.default_input_size = (in_chans, 299, 299)
-    return model
+    return InceptionV3(num_classes=num_classes, in_chans=in_chans, **kwargs)

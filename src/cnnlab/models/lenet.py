@@ -18,10 +18,12 @@ from torch import nn
 
 from cnnlab.errors import ConfigError, GeometryError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.rbf import EuclideanRBF, random_codes
 from cnnlab.nn.subsampling import ScaledTanh, TrainableSubsampling, lecun_uniform_
 
 PAPER = "LeCun et al. 1998"
+INPUT_SIZE = (1, 32, 32)  # Section II-B: "The input is a 32x32 pixel image"
 
 #: Table I of the paper: the S2 maps (columns 0-5) each C3 map (0-15) reads. Maps 0-5 take 3
 #: contiguous maps, 6-11 take 4 contiguous, 12-14 take 4 discontinuous, 15 takes all 6. The
@@ -280,7 +282,7 @@ class ConnectionTableConv2d(nn.Module):
         return f"connection table: {connections} of {pairs} map pairs, {per_pixel} MACs/pixel"
 
 
-class LeNet5(nn.Module):
+class LeNet5(ImageClassifier):
     """C1 - S2 - C3 - S4 - C5 - F6 - output, configurable between the 1998 paper and today.
 
     Args:
@@ -297,7 +299,8 @@ class LeNet5(nn.Module):
             torch's defaults.
     """
 
-    input_size = 32
+    input_size = INPUT_SIZE[-1]
+    classifier_layers = ("classifier.output",)
 
     def __init__(
         self,
@@ -342,6 +345,7 @@ class LeNet5(nn.Module):
                 f"got {tuple(rbf_codes.shape)}."
             )
         output = nn.Linear(F6_UNITS, num_classes) if rbf_codes is None else EuclideanRBF(rbf_codes)
+        self.num_features = 120  # C5's maps
         self.classifier = nn.Sequential(
             OrderedDict(
                 [
@@ -359,17 +363,30 @@ class LeNet5(nn.Module):
                     lecun_uniform_(module.weight, fan_in)
                     lecun_uniform_(module.bias, fan_in)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise GeometryError(
                 f"LeNet-5 takes {self.input_size}x{self.input_size} images (C5 is a 5x5 "
                 f"convolution over 5x5 maps), got {x.shape[-2]}x{x.shape[-1]}; pad or resize "
                 f"the images to {self.input_size}x{self.input_size} (MNIST: pad 28x28 by 2)."
             )
-        return self.classifier(self.features(x))
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new output layer of ``num_classes``; RBF outputs get :func:`output_codes` (seed 0)."""
+        output = self.classifier.output
+        if not isinstance(output, EuclideanRBF):
+            super().reset_classifier(num_classes)
+            return
+        self.classifier.output = EuclideanRBF(output_codes(num_classes).to(output.centers.device))
 
 
-@register_model(paper="LeCun et al. 1998")
+@register_model(
+    input_size=INPUT_SIZE, paper=PAPER, default_loss="lenet_rbf", recipes=("lenet1998",)
+)
 def lenet5(*, num_classes: int = 10, in_chans: int = 1, code_seed: int = 0, **kwargs) -> LeNet5:
     """LeNet-5 as published: LeCun et al. 1998, Section II-B, Fig. 2 and Table I.
 
@@ -385,12 +402,10 @@ def lenet5(*, num_classes: int = 10, in_chans: int = 1, code_seed: int = 0, **kw
         rbf_codes=output_codes(num_classes, seed=code_seed),
         **kwargs,
     )
-    model.default_input_size = (in_chans, LeNet5.input_size, LeNet5.input_size)
-    model.default_loss = "lenet_rbf"
     return model
 
 
-@register_model(paper="LeCun et al. 1998")
+@register_model(input_size=INPUT_SIZE, paper=PAPER)
 def lenet5_modern(*, num_classes: int = 10, in_chans: int = 1, **kwargs) -> LeNet5:
     """LeNet-5 as usually rebuilt today (layer sizes of LeCun et al. 1998, Fig. 2).
 
@@ -404,6 +419,4 @@ def lenet5_modern(*, num_classes: int = 10, in_chans: int = 1, **kwargs) -> LeNe
         "lecun_init": False,
         **kwargs,
     }
-    model = LeNet5(num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.default_input_size = (in_chans, LeNet5.input_size, LeNet5.input_size)
-    return model
+    return LeNet5(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -10,6 +10,7 @@ the input (cost ~ρ²).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +18,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.separable import SeparableConv2d
 
 PAPER = "Howard et al. 2017"
@@ -40,14 +42,14 @@ BASE_RESOLUTION = 224
 MIN_RESOLUTION = 32  # five stride-2 stages leave 1×1 at 32×32
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(ImageClassifier):
     """MobileNet v1 with width multiplier α and resolution multiplier ρ.
 
     Args:
         width_mult: α, scales the channels of every layer (1, 0.75, 0.5, 0.25 in the paper).
         resolution_mult: ρ, scales the 224×224 input side (192/224, 160/224, 128/224 in the
-            paper); it only sets ``default_input_size``, since the network itself takes any
-            input of at least 32×32.
+            paper); it only sets ``default_input_size`` (through the registry's
+            :func:`input_size`), since the network itself takes any input of at least 32×32.
         body: (output channels, stride) of each depthwise separable layer, before α.
         num_classes: outputs of the classifier.
         in_chans: channels of the input image.
@@ -68,7 +70,7 @@ class MobileNetV1(nn.Module):
                 f"width_mult α must leave at least one channel per layer, got {width_mult}; "
                 "the paper uses 1.0, 0.75, 0.5 or 0.25"
             )
-        resolution = round(BASE_RESOLUTION * resolution_mult)
+        resolution = input_size({"resolution_mult": resolution_mult})[-1]
         if resolution < MIN_RESOLUTION:
             raise ConfigError(
                 f"resolution_mult ρ={resolution_mult} gives a {resolution}×{resolution} input, "
@@ -77,7 +79,6 @@ class MobileNetV1(nn.Module):
             )
         self.width_mult = width_mult
         self.resolution_mult = resolution_mult
-        self.default_input_size = (in_chans, resolution, resolution)
 
         width = int(STEM_CHANNELS * width_mult)
         layers: list[nn.Module] = [Conv2dNormActivation(in_chans, width, 3, stride=2)]
@@ -88,6 +89,7 @@ class MobileNetV1(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(width, num_classes)
+        self.num_features = width
 
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -99,12 +101,20 @@ class MobileNetV1(nn.Module):
                 nn.init.normal_(module.weight, 0, 0.01)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        return self.classifier(torch.flatten(self.pool(x), 1))
 
 
-@register_model
+def input_size(options: dict[str, Any]) -> tuple[int, int, int]:
+    """The input of a MobileNet of resolution multiplier ρ: 224·ρ square (Section 3.4, Table 7)."""
+    side = round(BASE_RESOLUTION * options.get("resolution_mult", 1.0))
+    return (3, side, side)
+
+
+@register_model(input_size=input_size)
 def mobilenet_v1(
     *,
     num_classes: int = 1000,
@@ -122,19 +132,19 @@ def mobilenet_v1(
     )
 
 
-@register_model
+@register_model(input_size=input_size)
 def mobilenet_v1_075(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV1:
     """0.75 MobileNet-224 (Howard et al. 2017, Table 6): 2.6M params, 325M mult-adds."""
     return MobileNetV1(0.75, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=input_size)
 def mobilenet_v1_050(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV1:
     """0.5 MobileNet-224 (Howard et al. 2017, Table 6): 1.3M params, 149M mult-adds."""
     return MobileNetV1(0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=input_size)
 def mobilenet_v1_025(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV1:
     """0.25 MobileNet-224 (Howard et al. 2017, Table 6): 0.5M params, 41M mult-adds."""
     return MobileNetV1(0.25, num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -31,6 +31,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.drop_path import DropPath, drop_probabilities
 from cnnlab.nn.shortcut import ZeroPadShortcut
 
@@ -240,7 +241,7 @@ class PreActBottleneck(nn.Module):
 Block = type[BasicBlock] | type[Bottleneck] | type[PreActBasicBlock] | type[PreActBottleneck]
 
 
-class ResNet(nn.Module):
+class ResNet(ImageClassifier):
     """A residual network: stem, stages of residual blocks, global average pool, linear classifier.
 
     Args:
@@ -255,10 +256,11 @@ class ResNet(nn.Module):
         in_chans: channels of the input image.
         drop_path: stochastic depth, the drop probability of the last block (1 - p_L of Huang
             et al. 2016); ``True`` means their p_L = 0.5; 0 switches it off.
-        default_input_size: (C, H, W) the net was designed for; C is replaced by ``in_chans``.
-        **block_kwargs: passed to every block (``dropout``; ``groups``, ``width_per_group`` for
-            bottlenecks).
+        dropout: dropout between the convolutions of every block (wide ResNets).
+        groups, width_per_group: cardinality and width of bottleneck blocks (ResNeXt).
     """
+
+    classifier_layers = ("fc",)
 
     def __init__(
         self,
@@ -272,8 +274,9 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_path: float | bool = 0.0,
-        default_input_size: tuple[int, int, int] = IMAGENET_INPUT_SIZE,
-        **block_kwargs,
+        dropout: float = 0.0,
+        groups: int = 1,
+        width_per_group: int = 64,
     ) -> None:
         super().__init__()
         if len(layers) != len(planes):
@@ -291,7 +294,14 @@ class ResNet(nn.Module):
                 "drop_path needs shortcuts: a plain net has no residual branch to drop; "
                 "use the matching resnet* model or drop_path=0."
             )
-        self.default_input_size = (in_chans, *default_input_size[1:])
+        block_kwargs: dict = {"dropout": dropout}
+        if (groups, width_per_group) != (1, 64):
+            if block.expansion == 1:
+                raise ConfigError(
+                    "groups and width_per_group shape bottleneck blocks (ResNeXt); this net "
+                    "has basic blocks: use resnet50 or deeper, or a resnext* model"
+                )
+            block_kwargs.update(groups=groups, width_per_group=width_per_group)
         self.num_stages = len(layers)
 
         stem_stride = 2 if stem == "imagenet" else 1
@@ -337,6 +347,7 @@ class ResNet(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
+        self.num_features = inplanes
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -348,12 +359,14 @@ class ResNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = _apply(self.maxpool, _apply(self.relu, _apply(self.bn1, self.conv1(x))))
         for stage in range(1, self.num_stages + 1):
             x = getattr(self, f"layer{stage}")(x)
-        x = self.avgpool(_apply(self.final_activation, x))
-        return self.fc(torch.flatten(x, 1))
+        return _apply(self.final_activation, x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def _shortcut(
@@ -378,7 +391,6 @@ def imagenet_resnet(
         stem_width=64,
         num_classes=num_classes,
         in_chans=in_chans,
-        default_input_size=IMAGENET_INPUT_SIZE,
         **kwargs,
     )
 
@@ -405,7 +417,6 @@ def cifar_resnet(
         shortcut=shortcut,
         num_classes=num_classes,
         in_chans=in_chans,
-        default_input_size=CIFAR_INPUT_SIZE,
         **kwargs,
     )
 
@@ -425,7 +436,7 @@ def blocks_per_stage(depth: int, layers_per_block: int, extra_layers: int = 2) -
 # --- ImageNet ResNets: He et al. 2016a, Table 1 --------------------------------------------------
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER)
 def resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-18 (He et al. 2016a, Table 1): basic blocks [2, 2, 2, 2]; torchvision-compatible."""
     return imagenet_resnet(
@@ -433,7 +444,7 @@ def resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     )
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER)
 def resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-34 (He et al. 2016a, Table 1): basic blocks [3, 4, 6, 3]; torchvision-compatible."""
     return imagenet_resnet(
@@ -441,7 +452,7 @@ def resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     )
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER)
 def resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-50 (He et al. 2016a, Table 1): bottlenecks [3, 4, 6, 3]; torchvision-compatible."""
     return imagenet_resnet(
@@ -449,7 +460,7 @@ def resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     )
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER)
 def resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-101 (He et al. 2016a, Table 1): bottlenecks [3, 4, 23, 3]; torchvision-compatible."""
     return imagenet_resnet(
@@ -457,7 +468,7 @@ def resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet
     )
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER)
 def resnet152(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-152 (He et al. 2016a, Table 1): bottlenecks [3, 8, 36, 3]; torchvision-compatible."""
     return imagenet_resnet(
@@ -477,67 +488,67 @@ def _cifar_basic(
     )
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet20(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-20 for CIFAR-10 (He et al. 2016a, Table 6: 0.27M): n = 3, option-A shortcuts."""
     return _cifar_basic(20, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet32(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-32 for CIFAR-10 (He et al. 2016a, Table 6: 0.46M): n = 5, option-A shortcuts."""
     return _cifar_basic(32, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet44(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-44 for CIFAR-10 (He et al. 2016a, Table 6: 0.66M): n = 7, option-A shortcuts."""
     return _cifar_basic(44, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet56(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-56 for CIFAR-10 (He et al. 2016a, Table 6: 0.85M): n = 9, option-A shortcuts."""
     return _cifar_basic(56, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet110(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-110 for CIFAR-10 (He et al. 2016a, Table 6: 1.7M): n = 18, option-A shortcuts."""
     return _cifar_basic(110, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def resnet1202(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNet-1202 for CIFAR-10 (He et al. 2016a, Table 6: 19.4M): n = 200, option-A shortcuts."""
     return _cifar_basic(1202, "zero_pad", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def plain20(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Plain-20 (He et al. 2016a, Fig. 6 left): ResNet-20 without shortcuts."""
     return _cifar_basic(20, "none", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def plain32(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Plain-32 (He et al. 2016a, Fig. 6 left): ResNet-32 without shortcuts."""
     return _cifar_basic(32, "none", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def plain44(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Plain-44 (He et al. 2016a, Fig. 6 left): ResNet-44 without shortcuts."""
     return _cifar_basic(44, "none", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def plain56(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Plain-56 (He et al. 2016a, Fig. 6 left): ResNet-56 without shortcuts."""
     return _cifar_basic(56, "none", num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER)
 def plain110(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Plain-110 (He et al. 2016a, Sec. 4.2): ResNet-110 without shortcuts (fails to converge)."""
     return _cifar_basic(110, "none", num_classes, in_chans, **kwargs)
@@ -546,7 +557,7 @@ def plain110(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
 # --- Pre-activation ResNets: He et al. 2016b ----------------------------------------------------
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-18 (He et al. 2016b): ResNet-18's Table 1 layout, full pre-activation
     units (Fig. 4e)."""
@@ -555,7 +566,7 @@ def preact_resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-34 (He et al. 2016b, Fig. 4e units on ResNet-34's layout)."""
     return imagenet_resnet(
@@ -563,7 +574,7 @@ def preact_resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-50 (He et al. 2016b, Fig. 4e units on ResNet-50's layout)."""
     return imagenet_resnet(
@@ -571,7 +582,7 @@ def preact_resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-101 (He et al. 2016b, Table 5 lists its ImageNet results)."""
     return imagenet_resnet(
@@ -579,7 +590,7 @@ def preact_resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) ->
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet152(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-152 (He et al. 2016b, Table 5 lists its ImageNet results)."""
     return imagenet_resnet(
@@ -587,7 +598,7 @@ def preact_resnet152(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) ->
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet110(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-110 for CIFAR (He et al. 2016b, Table 3: 1.7M): basic units,
     option-A shortcuts as in the original ResNet-110."""
@@ -612,14 +623,14 @@ def _cifar_preact_bottleneck(depth: int, num_classes: int, in_chans: int, **kwar
     )
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet164(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-164 for CIFAR (He et al. 2016b, Table 3: 1.7M): 18 bottleneck units
     per stage (9n + 2 layers), outputs 64, 128, 256."""
     return _cifar_preact_bottleneck(164, num_classes, in_chans, **kwargs)
 
 
-@register_model(paper=PAPER_PREACT, family="preact_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_PREACT, family="preact_resnet")
 def preact_resnet1001(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """Pre-activation ResNet-1001 for CIFAR (He et al. 2016b, Table 3: 10.2M): 111 bottleneck
     units per stage."""
@@ -648,25 +659,25 @@ def wide_cifar_resnet(
     )
 
 
-@register_model(paper=PAPER_WRN, family="wide_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_WRN, family="wide_resnet")
 def wrn_16_8(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """WRN-16-8 for CIFAR (Zagoruyko & Komodakis 2016, Table 1 with N=2, k=8; 11.0M parameters)."""
     return wide_cifar_resnet(16, 8, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper=PAPER_WRN, family="wide_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_WRN, family="wide_resnet")
 def wrn_28_10(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """WRN-28-10 for CIFAR (Zagoruyko & Komodakis 2016, Table 1 with N=4, k=10; 36.5M)."""
     return wide_cifar_resnet(28, 10, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper=PAPER_WRN, family="wide_resnet")
+@register_model(input_size=CIFAR_INPUT_SIZE, paper=PAPER_WRN, family="wide_resnet")
 def wrn_40_4(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """WRN-40-4 for CIFAR (Zagoruyko & Komodakis 2016, Table 1 with N=6, k=4; 8.9M parameters)."""
     return wide_cifar_resnet(40, 4, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper=PAPER_WRN, family="wide_resnet")
+@register_model(input_size=IMAGENET_INPUT_SIZE, paper=PAPER_WRN, family="wide_resnet")
 def wide_resnet50_2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016, ImageNet Table: WRN-50-2-bottleneck,
     68.9M): ResNet-50 with bottlenecks twice as wide inside; torchvision-compatible."""

@@ -9,12 +9,19 @@ exactly one grouped convolution, so a ResNeXt is :class:`cnnlab.models.resnet.Re
 from __future__ import annotations
 
 from cnnlab.models._registry import register_model
-from cnnlab.models.resnet import Bottleneck, ResNet, cifar_resnet, imagenet_resnet
+from cnnlab.models.resnet import (
+    CIFAR_INPUT_SIZE,
+    IMAGENET_INPUT_SIZE,
+    Bottleneck,
+    ResNet,
+    cifar_resnet,
+    imagenet_resnet,
+)
 
 PAPER = "Xie et al. 2017"
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT_SIZE)
 def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNeXt-50 (32x4d) (Xie et al. 2017, Table 1): ResNet-50's layout with 32 groups of 4
     channels in the first stage's 3x3 convs; torchvision-compatible."""
@@ -29,7 +36,7 @@ def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
     )
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT_SIZE)
 def resnext101_32x8d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNeXt-101 (32x8d): the ResNeXt-101 of Xie et al. 2017 (Table 1's template on
     ResNet-101's stages) with 32 groups of 8 channels, the variant torchvision ships;
@@ -65,13 +72,13 @@ def cifar_resnext29(
     )
 
 
-@register_model
+@register_model(input_size=CIFAR_INPUT_SIZE)
 def resnext29_8x64d(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNeXt-29 (8x64d) for CIFAR (Xie et al. 2017, Table 7: 34.4M parameters)."""
     return cifar_resnext29(8, 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=CIFAR_INPUT_SIZE)
 def resnext29_16x64d(*, num_classes: int = 10, in_chans: int = 3, **kwargs) -> ResNet:
     """ResNeXt-29 (16x64d) for CIFAR (Xie et al. 2017, Table 7: 68.1M parameters)."""
     return cifar_resnext29(16, 64, num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -93,12 +93,17 @@ def resolve_model(
         size = tuple(input_size or DEFAULT_INPUT_SIZE)
         return _build_spec_on_meta(name, size), name, size
     entry = model_entry(name)  # an unknown name raises, suggesting the nearest names
-    with _MetaBuild():
-        model = create_model(entry.name)
-        _check_rank(entry.name, input_size, model.default_input_size)
-        if input_size is not None and input_size[0] != model.default_input_size[0]:
-            model = create_model(entry.name, in_chans=input_size[0])
+    model = create_on_meta(entry.name)
+    _check_rank(entry.name, input_size, model.default_input_size)
+    if input_size is not None and input_size[0] != model.default_input_size[0]:
+        model = create_on_meta(entry.name, in_chans=input_size[0])
     return model, entry.name, tuple(input_size or model.default_input_size)
+
+
+def create_on_meta(name: str, **kwargs) -> nn.Module:
+    """``create_model`` on the meta device, skipping weight initialisation: shapes only."""
+    with _MetaBuild():
+        return create_model(name, **kwargs)
 
 
 def _check_rank(label: str, input_size, default) -> None:

@@ -18,6 +18,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.shuffle import ChannelShuffle
 
 PAPER = "Zhang et al. 2017"
@@ -100,7 +101,7 @@ class ShuffleUnit(nn.Module):
         return self.relu(merged)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(ImageClassifier):
     """ShuffleNet v1: a 3×3 stem, three stages of shuffle units, global pool, classifier.
 
     Args:
@@ -133,7 +134,6 @@ class ShuffleNetV1(nn.Module):
             raise ConfigError(f"stage_repeats needs three positive counts, got {stage_repeats}")
         self.groups = groups
         self.width_mult = width_mult
-        self.default_input_size = (in_chans, 224, 224)
 
         stem = RELEASED_STEM_CHANNELS.get(width_mult, STEM_CHANNELS * width_mult)
         width = make_divisible(stem, groups)
@@ -153,13 +153,16 @@ class ShuffleNetV1(nn.Module):
         self.stage2, self.stage3, self.stage4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(width, num_classes)
+        self.num_features = width
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.stage4(self.stage3(self.stage2(self.stem(x))))
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.stage4(self.stage3(self.stage2(self.stem(x))))
+
+    def forward_head(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g1(
     *, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, **kwargs
 ) -> ShuffleNetV1:
@@ -167,7 +170,7 @@ def shufflenet_v1_g1(
     return ShuffleNetV1(1, width_mult, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g2(
     *, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, **kwargs
 ) -> ShuffleNetV1:
@@ -175,7 +178,7 @@ def shufflenet_v1_g2(
     return ShuffleNetV1(2, width_mult, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g3(
     *, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, **kwargs
 ) -> ShuffleNetV1:
@@ -183,7 +186,7 @@ def shufflenet_v1_g3(
     return ShuffleNetV1(3, width_mult, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g4(
     *, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, **kwargs
 ) -> ShuffleNetV1:
@@ -191,7 +194,7 @@ def shufflenet_v1_g4(
     return ShuffleNetV1(4, width_mult, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g8(
     *, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, **kwargs
 ) -> ShuffleNetV1:
@@ -199,19 +202,19 @@ def shufflenet_v1_g8(
     return ShuffleNetV1(8, width_mult, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g3_x0_5(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV1:
     """ShuffleNet 0.5× g=3 (Zhang et al. 2017, Table 1 widths × 0.5): 38M mult-adds."""
     return ShuffleNetV1(3, 0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g3_x1_5(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV1:
     """ShuffleNet 1.5× g=3 (Zhang et al. 2017, Table 1 widths × 1.5): 292M mult-adds."""
     return ShuffleNetV1(3, 1.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model
+@register_model(input_size=(3, 224, 224))
 def shufflenet_v1_g3_x2_0(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV1:
     """ShuffleNet 2× g=3 (Zhang et al. 2017, Table 1 widths × 2): 524M mult-adds."""
     return ShuffleNetV1(3, 2.0, num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -13,8 +13,10 @@ from torch import nn
 
 from cnnlab.errors import unknown_name
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 
 PAPER = "Iandola et al. 2016"
+INPUT_SIZE = (3, 227, 227)  # the crop of the released Caffe model (see squeezenet1_0)
 
 MAX_POOL = "M"
 """A 3×3 stride-2 max pool (ceil mode, as in the Caffe model) in a layer layout."""
@@ -72,7 +74,7 @@ class Fire(nn.Module):
         )
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(ImageClassifier):
     """SqueezeNet 1.0 or 1.1, with torchvision's layer indices so its state dict loads unchanged.
 
     Args:
@@ -104,6 +106,7 @@ class SqueezeNet(nn.Module):
                 layers.append(Fire(channels, squeeze, expand, expand))
                 channels = 2 * expand
         self.features = nn.Sequential(*layers)
+        self.num_features = channels
         final_conv = nn.Conv2d(channels, num_classes, kernel_size=1)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1)
@@ -118,11 +121,14 @@ class SqueezeNet(nn.Module):
                     nn.init.kaiming_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.classifier(self.features(x)), 1)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(x), 1)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=INPUT_SIZE, paper=PAPER)
 def squeezenet1_0(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> SqueezeNet:
     """SqueezeNet 1.0: Iandola et al. 2016, Table 1 (1.25M parameters, torchvision-compatible).
 
@@ -130,12 +136,10 @@ def squeezenet1_0(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Sq
     output sizes (111, 55, 27, 13) come out exactly; at 224×224 (torchvision's crop) the
     stride-2 conv1 drops a pixel. ``kwargs`` go to :class:`SqueezeNet` (``dropout``).
     """
-    model = SqueezeNet("1_0", num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.default_input_size = (in_chans, 227, 227)
-    return model
+    return SqueezeNet("1_0", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper=PAPER)
+@register_model(input_size=INPUT_SIZE, paper=PAPER)
 def squeezenet1_1(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> SqueezeNet:
     """SqueezeNet 1.1: the authors' revision of Iandola et al. 2016's Table 1 network.
 
@@ -143,6 +147,4 @@ def squeezenet1_1(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Sq
     1.0 with the same accuracy and slightly fewer parameters (1.24M); torchvision-compatible.
     Default input 227×227 as for 1.0.
     """
-    model = SqueezeNet("1_1", num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.default_input_size = (in_chans, 227, 227)
-    return model
+    return SqueezeNet("1_1", num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -15,9 +15,10 @@ import torchvision
 from torch import nn
 
 from cnnlab.models._registry import register_model
-from cnnlab.models.alexnet import krizhevsky_lrn
+from cnnlab.models.alexnet import AlexNetLayout, krizhevsky_lrn
 
 PAPER = "Simonyan & Zisserman 2014"
+INPUT_SIZE = (3, 224, 224)  # Section 2.1: "a fixed-size 224 × 224 RGB image"
 
 #: One entry per layer of Table 1: an int is a 3×3 convolution with that many filters,
 #: ``(filters, 1)`` a 1×1 convolution (configuration C), "M" a 2×2/2 max-pool and "LRN" the
@@ -39,6 +40,10 @@ VGG_CONFIGS: dict[str, list[int | str | tuple[int, int]]] = {
         256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
     ],
 }  # fmt: skip
+
+
+class VGG(AlexNetLayout, torchvision.models.VGG):
+    """torchvision's VGG (same modules, same state dict) with the zoo's model API."""
 
 
 def vgg_features(
@@ -68,25 +73,23 @@ def vgg_features(
 
 def build_vgg(
     config: str, *, num_classes: int, in_chans: int, batch_norm: bool = False, **kwargs
-) -> torchvision.models.VGG:
+) -> VGG:
     """A VGG network for one of the keys of ``VGG_CONFIGS``.
 
     ``kwargs`` go to ``torchvision.models.VGG`` (``dropout``, ``init_weights``).
     """
     features = vgg_features(VGG_CONFIGS[config], in_chans=in_chans, batch_norm=batch_norm)
-    model = torchvision.models.VGG(features, num_classes=num_classes, **kwargs)
-    model.default_input_size = (in_chans, 224, 224)
-    return model
+    return VGG(features, num_classes=num_classes, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg11(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg11(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration A, 11 weight layers: Simonyan & Zisserman 2014, Table 1."""
     return build_vgg("A", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg11_lrn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg11_lrn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration A-LRN: A with LRN after the first layer (Table 1).
 
     The paper's evidence that LRN does not help (Table 3: A-LRN is no better than A).
@@ -94,14 +97,14 @@ def vgg11_lrn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Mod
     return build_vgg("A-LRN", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg13(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg13(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration B, 13 weight layers: Simonyan & Zisserman 2014, Table 1."""
     return build_vgg("B", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg16_c(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg16_c(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration C, 16 weight layers with a 1×1 conv ending blocks 3-5 (Table 1).
 
     The paper's test of extra non-linearity without extra receptive field (C beats B, but
@@ -110,37 +113,37 @@ def vgg16_c(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Modul
     return build_vgg("C", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg16(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg16(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration D, 16 weight layers: Simonyan & Zisserman 2014, Table 1."""
     return build_vgg("D", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014")
-def vgg19(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014")
+def vgg19(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration E, 19 weight layers: Simonyan & Zisserman 2014, Table 1."""
     return build_vgg("E", num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
-def vgg11_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
+def vgg11_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration A (Table 1 of Simonyan & Zisserman 2014) with batch norm."""
     return build_vgg("A", num_classes=num_classes, in_chans=in_chans, batch_norm=True, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
-def vgg13_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
+def vgg13_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration B (Table 1 of Simonyan & Zisserman 2014) with batch norm."""
     return build_vgg("B", num_classes=num_classes, in_chans=in_chans, batch_norm=True, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
-def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
+def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration D (Table 1 of Simonyan & Zisserman 2014) with batch norm."""
     return build_vgg("D", num_classes=num_classes, in_chans=in_chans, batch_norm=True, **kwargs)
 
 
-@register_model(paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
-def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
+@register_model(input_size=INPUT_SIZE, paper="Simonyan & Zisserman 2014; Ioffe & Szegedy 2015")
+def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     """VGG configuration E (Table 1 of Simonyan & Zisserman 2014) with batch norm."""
     return build_vgg("E", num_classes=num_classes, in_chans=in_chans, batch_norm=True, **kwargs)

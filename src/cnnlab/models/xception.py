@@ -20,6 +20,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from cnnlab.errors import ConfigError
 from cnnlab.models._registry import register_model
+from cnnlab.nn.classifier import ImageClassifier
 from cnnlab.nn.separable import SeparableConv2d
 
 PAPER = "Chollet 2017"
@@ -67,7 +68,7 @@ class XceptionBlock(nn.Module):
         return self.residual(x) + self.shortcut(x)
 
 
-class Xception(nn.Module):
+class Xception(ImageClassifier):
     """Xception: entry flow, ``middle_repeats`` middle-flow blocks, exit flow, logistic layer.
 
     Args:
@@ -82,7 +83,6 @@ class Xception(nn.Module):
         super().__init__()
         if middle_repeats < 0:
             raise ConfigError(f"middle_repeats must be 0 or more, got {middle_repeats}")
-        self.default_input_size = (in_chans, 299, 299)
         self.entry_flow = nn.Sequential(
             OrderedDict(
                 conv1=Conv2dNormActivation(in_chans, 32, 3, stride=2, padding=0),
@@ -104,13 +104,16 @@ class Xception(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(2048, num_classes)
+        self.num_features = 2048
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.exit_flow(self.middle_flow(self.entry_flow(x)))
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.exit_flow(self.middle_flow(self.entry_flow(x)))
+
+    def forward_head(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
-@register_model
+@register_model(input_size=(3, 299, 299))
 def xception(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Xception:
     """Xception (Chollet 2017, Fig. 5; Table 3: 22,855,952 parameters), 299×299 input."""
     return Xception(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -24,7 +24,7 @@ ZFNET_STAGES = (
 )
 
 
-@register_model(paper="Zeiler & Fergus 2013")
+@register_model(input_size=(3, 224, 224), paper="Zeiler & Fergus 2013")
 def zfnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> EightLayerConvNet:
     """ZFNet: Zeiler & Fergus 2013, Fig. 3 with conv3-5 widened to 512-1024-512 (Table 2).
 
@@ -33,8 +33,6 @@ def zfnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> EightLayer
     last pooling, the sizes printed in Fig. 3. Padding 1 on conv1 and rounded-up pooling
     are what reproduce those sizes. Normalisation is AlexNet's LRN.
     """
-    model = EightLayerConvNet(
+    return EightLayerConvNet(
         ZFNET_STAGES, num_classes=num_classes, in_chans=in_chans, pool_ceil_mode=True, **kwargs
     )
-    model.default_input_size = (in_chans, 224, 224)
-    return model

@@ -26,6 +26,8 @@ class EuclideanRBF(nn.Module):
         centers: ``(num_classes, in_features)`` tensor of codes.
     """
 
+    centers: torch.Tensor
+
     def __init__(self, centers: torch.Tensor) -> None:
         super().__init__()
         if centers.dim() != 2:
