@@ -50,7 +50,7 @@ def test_truncated_foreign_and_unsafe_files_give_one_line_errors(tmp_path):
         (truncated, "truncated or not a torch checkpoint"),
         (text, "truncated or not a torch checkpoint"),
         (foreign, "not a cnnlab checkpoint (it lacks model, model_name"),
-        (unsafe, "objects other than tensors"),
+        (unsafe, "holds more than tensors and plain values (it names test_checkpoint_config"),
         (tmp_path / "missing.pt", "no checkpoint at"),
     ]
     for path, message in cases:

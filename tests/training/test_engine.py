@@ -10,7 +10,7 @@ import torch
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.errors import TrainingDivergedError
 from cnnlab.evaluation import topk_correct
-from cnnlab.run_metrics import COLUMNS, read_metrics
+from cnnlab.run_metrics import COLUMNS, TEXT_COLUMNS, read_metrics
 from cnnlab.runs import train  # the public cnnlab.train: the engine plus its curves
 from cnnlab.training.engine import training_loss
 
@@ -26,7 +26,7 @@ def test_run_directory_metrics_and_ema(tmp_path, one_thread):
         "config.yaml", "metrics.csv", "checkpoint.pt", "best.pt", "curves.png",
     }  # fmt: skip
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert header == [*COLUMNS, "ema_test_top1"]
+    assert header == [*COLUMNS, "ema_test_top1", *TEXT_COLUMNS]
     rows = read_metrics(run_dir / "metrics.csv")
     assert [row["step"] for row in rows] == [11, 22]  # 1,437 digits // 128 per epoch
     for row in rows:
