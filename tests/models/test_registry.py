@@ -84,3 +84,37 @@ def test_unknown_builder_option_is_a_config_error(scratch_registry):
 
     with pytest.raises(ConfigError, match="takes no option 'widht'"):
         _registry.create_model("tiny2", widht=3)
+
+
+def test_the_entry_describes_every_model_it_builds(scratch_registry):
+    def side(options):  # an option that changes the input, as MobileNet's resolution does
+        return (3, options.get("side", 8), options.get("side", 8))
+
+    @register_model(input_size=side, paper="x", default_loss="lenet_rbf", aux_loss_weight=0.5)
+    def tiny3(*, num_classes=7, in_chans=3, side=8, **kw) -> _Tiny:
+        return _Tiny(num_classes, in_chans, **kw)
+
+    for model in (_registry.create_model("tiny3", in_chans=1, side=16), tiny3(in_chans=1, side=16)):
+        assert model.default_input_size == (1, 16, 16)  # C is in_chans, H and W the rule's
+        assert (model.default_loss, model.aux_loss_weight) == ("lenet_rbf", 0.5)
+    assert scratch_registry["tiny3"].default_input_size({}) == (3, 8, 8)
+
+
+def test_options_passed_on_are_checked_against_the_returned_class(scratch_registry):
+    @register_model(input_size=(3, 8, 8), paper="x")
+    def tiny4(*, num_classes=7, in_chans=3, **kw) -> _Tiny:
+        return _Tiny(num_classes, in_chans, **kw)
+
+    assert tiny4(width=6).conv.out_channels == 6
+    with pytest.raises(ConfigError) as info:
+        _registry.create_model("tiny4", widht=6)
+    assert str(info.value) == (
+        "model 'tiny4' takes no option 'widht'; it takes num_classes, in_chans, width"
+    )
+
+
+def test_a_model_is_registered_with_its_input_size(scratch_registry):
+    with pytest.raises(TypeError, match="input_size"):
+        register_model(_named_builder("no_size"))
+    with pytest.raises(TypeError, match="input_size"):
+        register_model(paper="x")
