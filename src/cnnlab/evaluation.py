@@ -237,7 +237,7 @@ def evaluate(
         for path in checkpoints
     ]
     models = [source.model for source in sources]
-    classes = {source.num_classes for source in sources} - {None}
+    classes = {n for source in sources if (n := source.num_classes) is not None}
     if len(classes) > 1:
         raise CheckpointError(
             f"the checkpoints predict different numbers of classes ({sorted(classes)}); "
@@ -247,7 +247,12 @@ def evaluate(
     data = data or first.data
     if data is None:
         raise ConfigError(f"{first.label} records no dataset; name one with --data")
-    dataset = load_dataset(data, data_dir=data_dir or first.data_dir)
+    recorded = (first.checkpoint or {}).get("config") or {}
+    dataset = load_dataset(
+        data,
+        data_dir=data_dir or first.data_dir,
+        skip_bad_images=bool(recorded.get("skip_bad_images", False)),  # as the run read it
+    )
     if classes and dataset.num_classes not in classes:
         raise ConfigError(
             f"{data} has {dataset.num_classes} classes but the checkpoints predict "

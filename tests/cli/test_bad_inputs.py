@@ -125,6 +125,8 @@ def test_an_unreadable_image_is_named_and_can_be_skipped(cnnlab, tmp_path, bad):
     skipped = cnnlab(*args, "--batch-size", "4", "--skip-bad-images", "--out", tmp_path / "r2")
     assert skipped.returncode == 0, skipped.stderr
     assert "skipped 1 unreadable image file(s)" in skipped.stdout and bad in skipped.stdout
+    evaluated = cnnlab("evaluate", tmp_path / "r2")  # reads the data as the run did
+    assert evaluated.returncode == 0 and "(8 images)" in evaluated.stdout, evaluated.stderr
 
 
 @pytest.mark.parametrize("target", ["10", "-1", "99999"])
