@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def write_checkpoint(path: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
-    return write_checkpoint(tmp_path_factory.mktemp("lab") / "lenet.pt")
+    """The tiny checkpoint, or ``$CNNLAB_LAB_CHECKPOINT`` (a real run, for the README's shots)."""
+    given = os.environ.get("CNNLAB_LAB_CHECKPOINT")
+    return Path(given) if given else write_checkpoint(tmp_path_factory.mktemp("lab") / "lenet.pt")
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import signal
+import subprocess
 import sys
+import urllib.request
 
 import numpy as np
 import pytest
@@ -159,3 +163,23 @@ def test_serving_without_the_lab_extra_says_what_to_install(cnnlab, monkeypatch)
     assert result.stderr.strip().splitlines() == [
         "error: cnnlab lab needs uvicorn: pip install 'cnnlab[lab]'"
     ]
+
+
+def test_command_serves_on_localhost_and_stops_on_ctrl_c():
+    command = [sys.executable, "-m", "cnnlab.cli", "lab", "lenet5_modern", "--no-browser"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        url = re.fullmatch(r"cnnlab lab at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops it\)\n", line)
+        assert url, line + process.stderr.read()
+        with urllib.request.urlopen(url[1], timeout=60) as response:
+            assert response.status == 200
+            assert "<title>cnnlab lab</title>" in response.read().decode()
+        with urllib.request.urlopen(url[1] + "api/race?surface=ravine&optimizer=newton") as answer:
+            assert json.load(answer)["steps_to_tolerance"] == 1
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.strip() == "lab stopped"

@@ -19,4 +19,7 @@ def serve(lab: Lab, *, port: int = 0, open_browser: bool = True, announce=print)
 
     server = LabServer(lab, port)
     announce(f"cnnlab lab at {server.url} (Ctrl-C stops it)")
-    server.run(open_browser=open_browser)
+    try:
+        server.run(open_browser=open_browser)
+    except KeyboardInterrupt:  # uvicorn shuts down, then passes Ctrl-C on
+        announce("lab stopped")

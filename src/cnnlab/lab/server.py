@@ -96,6 +96,7 @@ class LabServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.socket.bind(("127.0.0.1", port))
+            self.socket.listen()  # from now on a browser waits in the queue, never refused
         except OSError as error:
             raise CnnlabError(
                 f"cannot listen on 127.0.0.1:{port} ({error}); try --port 0"
