@@ -15,6 +15,7 @@ from cnnlab.models import (  # noqa: F401  (imported for their registrations)
     resnet,
     resnext,
     shufflenet,
+    speedrun,
     squeezenet,
     vgg,
     xception,
