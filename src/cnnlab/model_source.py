@@ -122,7 +122,7 @@ def load_source(
     model = create_model(str(source), weights=weights, weights_file=weights_file)
     model = model.to(device).eval()
     info = getattr(model, "weights_info", None)
-    channels, height, width = model.default_input_size
+    channels, height, width = _input_size(model)
     preprocessing = (info.preprocessing if info else None) or Preprocessing(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
@@ -151,7 +151,7 @@ def _from_checkpoint(path: Path, device, use_ema: bool) -> ModelSource:
     where = f"{path.parent.name}/{path.name}"
     label = f"{checkpoint['model_name']} ({where}, epoch {checkpoint['epoch']})"
     config = checkpoint.get("config") or {}
-    channels, height, width = config.get("input_size") or model.default_input_size
+    channels, height, width = config.get("input_size") or _input_size(model)
     preprocessing, classes = _training_preprocessing(config, channels, (height, width))
     return ModelSource(
         model,
@@ -183,7 +183,8 @@ def _training_preprocessing(
         else:
             # a folder's test images: shorter side to size * 256 / 224, centre crop (as its loader)
             folder = str(data.name).startswith("folder:")
-            resize = round(crop[0] * 256 / 224) if folder else tuple(data.input_size[1:])
+            stored = (data.input_size[1], data.input_size[2])
+            resize = round(crop[0] * 256 / 224) if folder else stored
             return (
                 Preprocessing(
                     mean=tuple(data.mean),
@@ -207,6 +208,12 @@ def _training_preprocessing(
         ),
         None,
     )
+
+
+def _input_size(model: nn.Module) -> tuple[int, int, int]:
+    """The ``(C, H, W)`` every cnnlab model declares."""
+    channels, height, width = model.default_input_size  # type: ignore[misc]
+    return int(channels), int(height), int(width)
 
 
 def read_image(path: str | Path, channels: int) -> torch.Tensor:

@@ -58,7 +58,7 @@ def publish_weights(
     model = create_model(state["model_name"], **state["model_kwargs"])
     provenance = {
         "model_kwargs": state["model_kwargs"],
-        "input_size": list(config.get("input_size") or model.default_input_size),
+        "input_size": list(config.get("input_size") or model.default_input_size),  # type: ignore[arg-type]
         "recipe": config.get("recipe"),
         "seed": config.get("seed"),
         "epoch": state["epoch"],

@@ -36,6 +36,8 @@ def call_name(module_name: str, call: int) -> str:
 def parse_call_name(name: str) -> tuple[str, int]:
     """``"layer1.0.relu:2"`` -> ``("layer1.0.relu", 2)``; a plain module name is call 1."""
     found = _CALL.match(name.strip())
+    if found is None:  # the pattern matches every string; this keeps type checkers informed
+        raise ConfigError(f"cannot read layer name '{name}'")
     return found["module"], int(found["call"] or 1)
 
 

@@ -456,6 +456,8 @@ def pretrained_model(
     """
     from cnnlab.models._registry import create_model, model_entry
 
+    if weights is None and weights_file is None:
+        raise ConfigError("give weights=NAME or weights_file=PATH to load pretrained weights")
     name = model_entry(model).name
     info = resolve_weights(name, weights) if weights else None
     if info is not None and info.source == "cnnlab":
@@ -466,6 +468,7 @@ def pretrained_model(
     built = create_model(name, **kwargs)
     path = Path(weights_file) if weights_file is not None else None
     if info is None:
+        assert path is not None  # no weights name: a weights file was given (checked above)
         info = WeightsInfo(model=name, name=None, source="file", file=str(path))
     elif info.source == "torchvision":
         if path is not None:
@@ -485,7 +488,7 @@ def pretrained_model(
     info = replace(info, file=str(path), model_kwargs=dict(kwargs))
     if new_head is not None:  # the classifier is new: the weights' class names no longer apply
         info = replace(info, categories=None, metrics={})
-    built.weights_info = info
+    setattr(built, "weights_info", info)  # noqa: B010 (nn.Module's typed __setattr__)
     return built
 
 
@@ -545,11 +548,10 @@ def _drop_untrained_aux(model: nn.Module, name: str, wants_aux: bool) -> None:
                 stacklevel=3,
             )
         return
-    model.aux_logits = False
-    if name == "googlenet":
-        model.aux1 = model.aux2 = None
-    else:
-        model.AuxLogits = None
+    # as torchvision does; setattr because nn.Module's __setattr__ is typed for tensors/modules
+    setattr(model, "aux_logits", False)  # noqa: B010
+    for head in ("aux1", "aux2") if name == "googlenet" else ("AuxLogits",):
+        setattr(model, head, None)
 
 
 # -------------------------------------------------------------------- writing cnnlab's weights
