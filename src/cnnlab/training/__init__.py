@@ -1,4 +1,7 @@
-"""Training: the engine behind ``cnnlab train``/``resume``, paper recipes, checkpoints, metrics.
+"""Training: the engine behind ``cnnlab train``/``resume``, paper recipes, the metrics log.
+
+The engine draws nothing: ``cnnlab.runs`` (above ``cnnlab.viz``) hands it the curve drawing as
+its epoch-end hook. Checkpoints are ``cnnlab.checkpoint``, below evaluation, which loads them.
 
 Names are resolved lazily so that reading a light module (``cnnlab.training.config`` for the
 command line's choices) does not import torch.
