@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_helpers import cli_env, cnnlab_command, run_cnnlab
+from train_helpers import cli_env, cnnlab_command
 
 from cnnlab.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.errors import CheckpointError, RunInUseError
@@ -32,14 +32,14 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> No
         time.sleep(0.2)
 
 
-def _one_line_error(result: subprocess.CompletedProcess) -> str:
+def _one_line_error(result) -> str:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
 
 
-def test_a_live_run_locks_out_a_second_process_and_sigkill_frees_it(tmp_path):
+def test_a_live_run_locks_out_a_second_process_and_sigkill_frees_it(tmp_path, cnnlab):
     run_dir = tmp_path / "run"
     owner = subprocess.Popen(
         cnnlab_command(*TRAIN, "--epochs", "200", "--out", str(run_dir)),
@@ -50,7 +50,8 @@ def test_a_live_run_locks_out_a_second_process_and_sigkill_frees_it(tmp_path):
     )
     try:
         _wait_for(run_dir / "checkpoint.pt", owner)
-        line = _one_line_error(run_cnnlab("resume", str(run_dir), "--epochs", "300"))
+        # the second process is this one: the command runs in-process
+        line = _one_line_error(cnnlab("resume", str(run_dir), "--epochs", "300"))
         assert "in use" in line and f"process {owner.pid}" in line
         rows_before = (run_dir / "metrics.csv").read_text()
     finally:
@@ -59,7 +60,7 @@ def test_a_live_run_locks_out_a_second_process_and_sigkill_frees_it(tmp_path):
     assert rows_before  # the refused resume wrote nothing into the live run
     state = load_checkpoint(run_dir)
     # the kernel dropped the dead owner's lock: resuming works at once, no stale lock file
-    result = run_cnnlab("resume", str(run_dir), "--epochs", str(state["epoch"] + 1))
+    result = cnnlab("resume", str(run_dir), "--epochs", str(state["epoch"] + 1))
     assert result.returncode == 0, result.stderr
     epochs = [int(row["epoch"]) for row in read_metrics(run_dir / "metrics.csv")]
     assert epochs == list(range(1, state["epoch"] + 2))

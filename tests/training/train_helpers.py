@@ -1,10 +1,10 @@
-"""Helpers for the training tests: the ``cnnlab`` command run as a user would run it, on one
-CPU thread (fast and reproducible on a shared 2-core machine)."""
+"""Helpers for the training tests that need ``cnnlab`` as a process of its own (a signal, a
+second process, torchrun), on one CPU thread (fast and reproducible on a shared 2-core
+machine). Other tests run the command in-process with the ``cnnlab`` fixture."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 
@@ -14,9 +14,3 @@ def cli_env() -> dict[str, str]:
 
 def cnnlab_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cnnlab.cli", *args]
-
-
-def run_cnnlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cnnlab_command(*args), capture_output=True, text=True, env=cli_env(), timeout=timeout
-    )
