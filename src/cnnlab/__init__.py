@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # editors and type checkers see the names the lazy exports re
     from cnnlab.data import load_dataset
     from cnnlab.errors import CnnlabError
     from cnnlab.evaluation import evaluate, predict
+    from cnnlab.export import export_model
     from cnnlab.models import create_model, feature_extractor, list_models, register_model
     from cnnlab.nn.separable import separable_cost_ratio
     from cnnlab.nn.spec import build_spec
@@ -38,6 +39,7 @@ _EXPORTS = {
     "train": "cnnlab.runs",
     "evaluate": "cnnlab.evaluation",
     "predict": "cnnlab.evaluation",
+    "export_model": "cnnlab.export",
     "feature_extractor": "cnnlab.models",
 }
 
@@ -48,6 +50,7 @@ __all__ = [
     "create_model",
     "create_optimizer",
     "evaluate",
+    "export_model",
     "feature_extractor",
     "list_models",
     "list_optimizers",
