@@ -536,7 +536,7 @@ def _run_evaluate(args) -> None:
 def _add_predict(sub) -> None:
     p = sub.add_parser(
         "predict",
-        parents=[_shared("--weights", "--weights-file")],
+        parents=[_shared("--weights", "--weights-file", "--device")],
         help="class names and probabilities for your own images",
         description="Classify image files with a checkpoint or a pretrained model: the most "
         "probable classes with their probabilities. Each image is prepared as the model's "
@@ -549,7 +549,6 @@ def _add_predict(sub) -> None:
     p.add_argument(
         "--tta", default="none", help="test-time augmentation, as for evaluate (e.g. tencrop)"
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(handler=_run_predict)
 
 
@@ -563,7 +562,7 @@ def _run_predict(args) -> None:
         weights_file=args.weights_file,
         top=args.top,
         tta=args.tta,
-        device=args.device,
+        device=_device(args.device),
     )
     _say(how)
     for prediction in predictions:
