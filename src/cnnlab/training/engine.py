@@ -471,12 +471,8 @@ class Trainer:
                 f"{'x'.join(map(str, self.input_size))} input ({str(error).splitlines()[0][:120]});"
                 " pass --input-size C H W that the model accepts"
             ) from error
-        if self.console is not None and self.input_size[1:] != data_size[1:]:
-            self.console.print(
-                f"{self.config.data}: {describe_fit(data_size, self.input_size)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+        if self.input_size[1:] != data_size[1:]:
+            self._say(f"{self.config.data}: {describe_fit(data_size, self.input_size)}")
 
     def _input_error(self, model: nn.Module, size: tuple[int, ...]) -> Exception | None:
         """The error ``model`` raises on one ``size`` input, or None when it takes it."""
@@ -540,8 +536,7 @@ class Trainer:
                 if self.context.enabled:
                     distributed.teardown()
         metrics = read_metrics(self.run_dir / "metrics.csv") if self.context.is_main else []
-        if self.console is not None:
-            self.console.print(f"run saved in [bold]{self.run_dir}[/]")
+        self._say(f"run saved in [bold]{self.run_dir}[/]")
         return RunResult(self.run_dir, self.model, metrics)
 
     def _own_run_dir(self) -> None:
@@ -563,28 +558,28 @@ class Trainer:
         if self.start_epoch or self.start_step:
             resumed = f", resuming at epoch {self.start_epoch + 1} step {self.start_step}"
         params = sum(p.numel() for p in self.model.parameters())
-        self.console.print(
+        self._say(
             f"training [bold]{c.model}[/] ({params:,} parameters) on [bold]{c.data}[/]{recipe}: "
             f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, "
             f"{c.optimizer} lr {c.lr:g}, schedule {c.schedule}, device {self.device}"
             f"{', bf16' if self.amp else ''}{', channels_last' if self.channels_last else ''}"
             f", tested in {'bf16' if c.eval_amp else 'fp32'}"
             f"{f', {self.context.world_size} processes' if self.context.enabled else ''}"
-            f"{resumed}",
-            highlight=False,
-            soft_wrap=True,
+            f"{resumed}"
         )
         skipped = self.dataset.skipped
         if skipped:
-            self.console.print(
+            self._say(
                 f"skipped {len(skipped)} unreadable image file(s) (--skip-bad-images), e.g. "
-                f"{skipped[0]}",
-                highlight=False,
-                soft_wrap=True,
+                f"{skipped[0]}"
             )
-        self.console.print(
-            f"run directory [bold]{self.run_dir}[/]", highlight=False, soft_wrap=True
-        )
+        self._say(f"run directory [bold]{self.run_dir}[/]")
+
+    def _say(self, text: str) -> None:
+        """Print a line on the console, if any, as written: no colouring of numbers, no line
+        breaks at the terminal's width (a log file keeps one line per message)."""
+        if self.console is not None:
+            self.console.print(text, highlight=False, soft_wrap=True)
 
     @contextlib.contextmanager
     def _signals_caught(self):
@@ -792,8 +787,7 @@ class Trainer:
         if per_epoch(self.config):
             self.scheduler.step(100 - test.top1)
         if self.gate is not None and self.gate.update(100 - row["train_top1"]):
-            if self.console is not None:
-                self.console.print("training error below the warm-up threshold: full rate now")
+            self._say("training error below the warm-up threshold: full rate now")
         row["epoch_time"] = train_time + time.perf_counter() - eval_began
         self.start_step, self.partial = 0, None
         if not self.context.is_main:
@@ -821,14 +815,12 @@ class Trainer:
         unreadable = getattr(self.train_loader, "skipped", ())  # image folders read per epoch
         if unreadable:
             skipped += f"  {len(unreadable)} unreadable image(s) skipped so far"
-        self.console.print(
+        self._say(
             f"epoch {int(row['epoch']):>3}/{self.config.epochs}  "
             f"loss {row['train_loss']:.4f}  train {row['train_top1']:.2f}%  "
             f"test {row['test_top1']:.2f}% (top-5 {row['test_top5']:.2f}%){ema}  "
             f"lr {row['lr']:.3g}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s"
-            f"{skipped}",
-            highlight=False,
-            soft_wrap=True,
+            f"{skipped}"
         )
 
     # ------------------------------------------------------------------------ checkpoints
