@@ -57,6 +57,16 @@ def test_timm_api_shapes_and_reset_classifier(name):
         assert model.aux_loss_weight > 0
 
 
+@pytest.mark.parametrize(("name", "heads"), [("googlenet", 3), ("inception_v3", 2)])
+def test_reset_classifier_without_the_auxiliary_heads(name, heads):
+    full = create_on_meta(name)
+    lean = create_on_meta(name, aux_logits=False)
+    lean.reset_classifier(CLASSES)
+    assert lean.get_classifier().out_features == CLASSES
+    scoring = [layer for layer in full.classifier_layers if full.get_submodule(layer) is not None]
+    assert len(scoring) == heads
+
+
 def _one_of_each_class() -> list[str]:
     """The first model of each class (read from the builders' return annotations)."""
     first: dict[type, str] = {}

@@ -52,8 +52,10 @@ class ImageClassifier(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace every score layer (main and auxiliary) with a fresh one of ``num_classes``."""
         for name in self.classifier_layers:
-            parent, _, child = name.rpartition(".")
-            owner = self.get_submodule(parent) if parent else self
+            *path, child = name.split(".")
+            owner: nn.Module | None = self
+            for part in path:  # an auxiliary classifier left out is None on the way
+                owner = getattr(owner, part, None)
             layer = getattr(owner, child, None)
             if layer is not None:
                 setattr(owner, child, resized_classifier(layer, num_classes))
