@@ -383,6 +383,7 @@ def load_state(
     where: str,
     *,
     new_head_classes: int | None = None,
+    label: str | None = None,
 ) -> list[str]:
     """Load ``state`` into ``model`` after checking it fits, key by key.
 
@@ -393,6 +394,7 @@ def load_state(
         new_head_classes: the weights' class count when the model was built for another one
             (fine-tuning): tensors whose first dimension is that count and whose shape differs
             from the model's are the classifier's and are left at their initial values.
+        label: the model's name for messages (default: its class name).
 
     Returns:
         The keys left at their initial values (the new classifier's), empty if none.
@@ -407,7 +409,7 @@ def load_state(
         k for k in other_shape if new_head_classes and state[k].shape[:1] == (new_head_classes,)
     ]
     problems = []
-    for label, keys in (
+    for kind, keys in (
         ("missing", [k for k in own if k not in state]),
         ("unexpected", [k for k in state if k not in own]),
         ("of another shape", [k for k in other_shape if k not in head]),
@@ -415,11 +417,12 @@ def load_state(
         if keys:
             shown = ", ".join(_describe_key(k, state, own) for k in sorted(keys)[:4])
             more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
-            problems.append(f"{len(keys)} {label} ({shown}{more})")
+            problems.append(f"{len(keys)} {kind} ({shown}{more})")
     if problems:
         raise CheckpointError(
-            f"{where} does not fit {type(model).__name__}: keys {'; '.join(problems)}; build the "
-            "model with the options the weights were trained with (classes, in_chans, ...)"
+            f"{where} does not fit {label or type(model).__name__}: keys {'; '.join(problems)}; "
+            "build the model with the options the weights were trained with (classes, in_chans, "
+            "...)"
         )
     model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=not head)
     return sorted(head)
@@ -481,7 +484,7 @@ def pretrained_model(
     new_head = classes if wanted_classes != classes else None
     if info.source == "file":
         new_head = _file_classes(state, built, kwargs.get("num_classes"))
-    load_state(built, state, str(path), new_head_classes=new_head)
+    load_state(built, state, str(path), new_head_classes=new_head, label=f"model '{name}'")
     if user_aux is not None:
         _drop_untrained_aux(built, name, user_aux)
         kwargs["aux_logits"] = user_aux
