@@ -112,6 +112,7 @@ def unknown_name(
     """
     close = closest_names(name, choices)
     suggestion = f" Did you mean {' or '.join(close)}?" if close else ""
+    shown = name.encode("unicode_escape").decode("ascii")  # a newline in it stays on the line
     return UnknownNameError(
-        f"unknown {kind} '{name}'.{suggestion} For the full list, {listing_hint}."
+        f"unknown {kind} '{shown}'.{suggestion} For the full list, {listing_hint}."
     )

@@ -263,7 +263,16 @@ def create_model(
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
     _check_option_types(entry, kwargs)
-    return entry.create(**kwargs)
+    try:
+        return entry.create(**kwargs)
+    except TypeError as error:  # an option the builder sets itself, passed again by the user
+        fixed = re.search(r"got multiple values for (?:keyword )?argument '(\w+)'", str(error))
+        if fixed is None:
+            raise
+        raise ConfigError(
+            f"model '{entry.name}' sets {fixed[1]} itself (it is part of what {entry.name} "
+            f"is); leave {fixed[1]} out, or pick the registered model with the one you want"
+        ) from None
 
 
 _PROBABILITY = Number(low=0, high=1, high_open=True)
@@ -288,6 +297,8 @@ OPTION_DOMAINS = {
     "hidden_units": _COUNT,
     "num_columns": _COUNT,
     "middle_repeats": _COUNT,
+    "kernel_5x5": _COUNT,
+    "pool4_kernel": _COUNT,
 }
 
 

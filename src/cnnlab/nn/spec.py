@@ -67,6 +67,7 @@ class SpecLayer:
 def _error(spec: str, position: int, problem: str) -> SpecError:
     """A one-line SpecError that marks the offending place with ``^`` inside the spec."""
     marked = f"{spec[:position]}^{spec[position:]}"
+    marked = marked.encode("unicode_escape").decode("ascii")  # a newline stays on the line
     return SpecError(f"spec '{marked}', position {position + 1} (marked ^): {problem}")
 
 

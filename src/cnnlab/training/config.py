@@ -25,6 +25,7 @@ from cnnlab.validate import (
     Text,
     check,
     check_all,
+    check_annotated,
     check_fields,
 )
 
@@ -238,6 +239,8 @@ def resolve_config(model: str, recipe: str | None = None, **overrides: Any) -> T
     check("train", "model", model, Text())
     check("train", "recipe", recipe, Text(optional=True))
     check("train", "data", overrides.get("data"), Text(optional=True))
+    # types first: the recipe and optimizer lookups below must not see a number for a name
+    check_annotated("train", TrainConfig, {k: v for k, v in overrides.items() if v is not None})
     values: dict[str, Any] = {"model": model}
     recipe = recipe or default_recipe_for(model, overrides.get("data"))
     if recipe is not None:
