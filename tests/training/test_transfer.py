@@ -51,6 +51,15 @@ def test_fine_tuning_trains_only_the_layers_after_the_frozen_ones(tmp_path, cnnl
         trained["layer4.1.bn2.running_mean"], initial["layer4.1.bn2.running_mean"]
     )
     assert state["config"]["freeze_until"] == "layer3"
+    (tmp_path / "init.pth").unlink()  # a resumed run needs only its checkpoint
+    resumed = cnnlab(
+        "resume", tmp_path / "run", "--epochs", "2", env={"CNNLAB_CACHE": str(tmp_path / "cache")}
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    again = load_checkpoint(tmp_path / "run")
+    assert again["epoch"] == 2
+    assert torch.equal(again["model"]["layer3.1.conv2.weight"], initial["layer3.1.conv2.weight"])
+    assert not torch.equal(again["model"]["fc.weight"], trained["fc.weight"])
 
 
 def test_frozen_modules_stay_in_eval_mode_while_the_rest_trains():

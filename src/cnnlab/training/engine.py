@@ -305,7 +305,7 @@ class Trainer:
             data_dir=self.config.data_dir,
             skip_bad_images=self.config.skip_bad_images,
         )
-        self.model = self._build_model()
+        self.model = self._build_model(state)
         self._build_loaders()
         self._build_optimisation()
         self.train_model = self.model
@@ -336,8 +336,12 @@ class Trainer:
         chosen = torch.randperm(len(images), generator=generator)[:count]
         return self.train_loader.normalize(images[chosen].to(self.device))
 
-    def _build_model(self) -> nn.Module:
-        """The model on its device and memory format; refuses inputs it cannot take."""
+    def _build_model(self, state: dict | None = None) -> nn.Module:
+        """The model on its device and memory format; refuses inputs it cannot take.
+
+        ``--init-weights`` are loaded only when a run starts: a resumed run's checkpoint holds
+        the weights and the options they need, so the initial file may be gone by then.
+        """
         from cnnlab.models import create_model
         from cnnlab.models.transfer import freeze_until, init_weights_options
 
@@ -347,10 +351,11 @@ class Trainer:
             "in_chans": self.dataset.input_size[0],
             **config.model_kwargs,
         }
-        model = create_model(
-            config.model, **self.model_kwargs, **init_weights_options(config.init_weights)
-        )
-        if config.init_weights:  # e.g. GoogLeNet's transform_input: a checkpoint rebuilds it
+        initial = init_weights_options(config.init_weights) if state is None else {}
+        if state is not None and config.init_weights:
+            self.model_kwargs = dict(state["model_kwargs"])
+        model = create_model(config.model, **self.model_kwargs, **initial)
+        if initial:  # e.g. GoogLeNet's transform_input: a checkpoint rebuilds it
             self.model_kwargs = {**model.weights_info.model_kwargs, **self.model_kwargs}
         if config.freeze_until:
             freeze_until(model, config.freeze_until)
