@@ -261,3 +261,23 @@ def test_lr_find_does_not_say_no_blow_up_when_the_loss_blew_up(cnnlab, tmp_path)
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "no blow-up" not in result.stdout and "blew up" in result.stdout
+
+
+def test_resume_after_the_data_gained_a_class_refuses_and_touches_nothing(cnnlab, tmp_path):
+    root = _image_folder(tmp_path / "images")
+    run_dir = tmp_path / "run"
+    result = cnnlab(
+        "train", "lenet5_modern", "--data", f"folder:{root}", "--epochs", "1",
+        "--batch-size", "4", "--out", run_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for split in ("train", "test"):
+        (root / split / "c").mkdir()
+        for index in range(4):
+            Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(
+                root / split / "c" / f"{index}.png"
+            )
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    line = one_line_error(cnnlab("resume", run_dir, "--epochs", "2"))
+    assert "num_classes 2 in the checkpoint, 3 from" in line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before

@@ -500,6 +500,18 @@ class Trainer:
                 "this checkpoint holds weights only (no optimizer state) and cannot be resumed; "
                 "start a new run"
             )
+        saved = state.get("model_kwargs") or {}
+        differences = [
+            f"{key} {saved[key]} in the checkpoint, {value} from {self.config.data} now"
+            for key, value in self.model_kwargs.items()
+            if key in saved and saved[key] != value
+        ]
+        if differences:  # e.g. an image folder that gained a class since the run began
+            raise CheckpointError(
+                f"the checkpoint does not fit the model this run builds now "
+                f"({'; '.join(differences)}); nothing was changed: restore the data the run "
+                "was trained on, or start a new run"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
