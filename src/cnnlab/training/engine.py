@@ -535,10 +535,14 @@ class Trainer:
         self.log = None
         if self.context.is_main:
             self._own_run_dir()
-            config.save_yaml(self.run_dir / "config.yaml")
-            self.log = MetricsLog(self.run_dir, ema=self.ema is not None)
-            self.log.truncate_after(self.start_epoch)
-            self._say_start()
+            try:
+                config.save_yaml(self.run_dir / "config.yaml")
+                self.log = MetricsLog(self.run_dir, ema=self.ema is not None)
+                self.log.truncate_after(self.start_epoch)
+                self._say_start()
+            except BaseException:
+                self.lock.release()  # an in-process caller may train into the directory again
+                raise
         self._stop_requested = False
         with self._signals_caught(), _cpu_threads(self.config.threads):
             try:
