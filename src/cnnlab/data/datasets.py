@@ -399,7 +399,11 @@ class _NamedSet:
                 for download in self.download:
                     download(Path(staging))
             except Exception as error:
-                detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+                # torchvision's message spans lines: what failed first, the cause last
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                detail = type(error).__name__ if not lines else lines[0].rstrip(":")
+                if len(lines) > 1:
+                    detail = f"{detail}: {lines[-1]}"
                 raise DatasetError(
                     f"{self.name} not found in {root} (looked for {self.official} or train/ + "
                     f"test/ image folders) and the download failed ({detail}); download it with "
