@@ -20,7 +20,7 @@ import torch
 from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.optim import create_optimizer, list_optimizers, optimizer_entry
 from cnnlab.optim.registry import HYPERPARAMETER_DOMAINS
-from cnnlab.validate import Flag, Number, OneOf, Pair
+from cnnlab.validate import Flag, Items, Number, OneOf
 
 NAMES = [entry.name for entry in list_optimizers()]
 #: the flat methods step all parameters as one vector with one line search
@@ -251,7 +251,7 @@ def out_of_domain(domain) -> list:
         if domain.integer:
             bad.append(2.5)
         return bad
-    if isinstance(domain, Pair):
+    if isinstance(domain, Items):
         return [(0.9,), (1.5, 0.9), 0.9]
     if isinstance(domain, OneOf):
         return ["nonsense", 3]
