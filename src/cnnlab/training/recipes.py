@@ -333,7 +333,8 @@ def googlenet2014() -> dict:
     paper="He et al. 2016",
     model="resnet50",
     description="SGD 0.1 momentum 0.9 wd 1e-4 batch 256, ÷10 when error plateaus, 120 epochs",
-    models=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    models=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+    + ("resnet50_paper", "resnet101_paper", "resnet152_paper"),
 )
 def resnet2016_imagenet() -> dict:
     """ResNet on ImageNet.
