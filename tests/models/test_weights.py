@@ -267,3 +267,18 @@ def test_models_table_has_a_weights_column(tmp_path, monkeypatch):
     row = next(line for line in text.splitlines() if " resnet50 " in line)
     assert "IMAGENET1K_V2, IMAGENET1K_V1" in row
     assert "IMAGENET1K" not in next(line for line in text.splitlines() if " resnet56 " in line)
+
+
+def test_fine_tuning_googlenet_for_other_classes_keeps_its_quirks(tmp_path):
+    state = _random_state(torchvision.models.googlenet, aux_logits=True, init_weights=True)
+    torch.save(state, tmp_path / "googlenet-random.pth")
+    model = cnnlab.create_model(
+        "googlenet", weights="IMAGENET1K_V1", weights_file=tmp_path / "googlenet-random.pth",
+        num_classes=5,
+    )  # fmt: skip
+    assert model.fc.out_features == 5 and model.aux1 is None and model.transform_input
+    assert torch.equal(
+        model.inception5b.branch1.conv.weight, state["inception5b.branch1.conv.weight"]
+    )
+    rebuilt = cnnlab.create_model("googlenet", **model.weights_info.model_kwargs)
+    assert rebuilt.state_dict().keys() == model.state_dict().keys()  # what a checkpoint needs

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CheckpointError, ConfigError, unknown_name
+from cnnlab.nn.classifier import ImageClassifier
 
 #: Where cnnlab's own weights live: inside the installed package.
 OWN_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -382,22 +383,15 @@ def load_state(
     state: Mapping[str, torch.Tensor],
     where: str,
     *,
-    new_head_classes: int | None = None,
     label: str | None = None,
-) -> list[str]:
+) -> None:
     """Load ``state`` into ``model`` after checking it fits, key by key.
 
     Args:
         model: the model to fill.
         state: the tensors read from ``where``.
         where: the file, for messages.
-        new_head_classes: the weights' class count when the model was built for another one
-            (fine-tuning): tensors whose first dimension is that count and whose shape differs
-            from the model's are the classifier's and are left at their initial values.
         label: the model's name for messages (default: its class name).
-
-    Returns:
-        The keys left at their initial values (the new classifier's), empty if none.
 
     Raises:
         CheckpointError: keys missing, unexpected or of another shape, named (at most 4 each).
@@ -405,14 +399,11 @@ def load_state(
     state = _renamed_keys(dict(state))
     own = model.state_dict()
     other_shape = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
-    head = [
-        k for k in other_shape if new_head_classes and state[k].shape[:1] == (new_head_classes,)
-    ]
     problems = []
     for kind, keys in (
         ("missing", [k for k in own if k not in state]),
         ("unexpected", [k for k in state if k not in own]),
-        ("of another shape", [k for k in other_shape if k not in head]),
+        ("of another shape", other_shape),
     ):
         if keys:
             shown = ", ".join(_describe_key(k, state, own) for k in sorted(keys)[:4])
@@ -424,8 +415,7 @@ def load_state(
             "build the model with the options the weights were trained with (classes, in_chans, "
             "...)"
         )
-    model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=not head)
-    return sorted(head)
+    model.load_state_dict(state)
 
 
 def _describe_key(key: str, state: Mapping, own: Mapping) -> str:
@@ -466,7 +456,8 @@ def pretrained_model(
     if info is not None and info.source == "cnnlab":
         kwargs = {**info.provenance.get("model_kwargs", {}), **kwargs}
     classes = len(info.categories) if info is not None and info.categories else None
-    wanted_classes = kwargs.setdefault("num_classes", classes) if classes else None
+    if classes is not None:
+        kwargs.setdefault("num_classes", classes)
     user_aux = _torchvision_quirks(name, kwargs) if info and info.source == "torchvision" else None
     built = create_model(name, **kwargs)
     path = Path(weights_file) if weights_file is not None else None
@@ -481,38 +472,53 @@ def pretrained_model(
         path = Path(info.file)
         _check_sha256(path, info.provenance.get("sha256"))
     state = read_state_dict(path)
-    new_head = classes if wanted_classes != classes else None
     if info.source == "file":
-        new_head = _file_classes(state, built, kwargs.get("num_classes"))
-    load_state(built, state, str(path), new_head_classes=new_head, label=f"model '{name}'")
+        classes = _file_classes(built, state, kwargs.get("num_classes"))
+    # fine-tuning for other classes: load into a head as the weights have it, then a fresh one
+    new_head = classes is not None and kwargs.get("num_classes") not in (None, classes)
+    if new_head:
+        _classifier(built).reset_classifier(classes)
+    load_state(built, state, str(path), label=f"model '{name}'")
     if user_aux is not None:
         _drop_untrained_aux(built, name, user_aux)
         kwargs["aux_logits"] = user_aux
+    if new_head:
+        _classifier(built).reset_classifier(kwargs["num_classes"])
     info = replace(info, file=str(path), model_kwargs=dict(kwargs))
-    if new_head is not None:  # the classifier is new: the weights' class names no longer apply
+    if new_head:  # the classifier is new: the weights' class names no longer apply
         info = replace(info, categories=None, metrics={})
     setattr(built, "weights_info", info)  # noqa: B010 (nn.Module's typed __setattr__)
     return built
 
 
 def _file_classes(
-    state: Mapping[str, torch.Tensor], model: nn.Module, wanted: int | None
+    model: nn.Module, state: Mapping[str, torch.Tensor], classes: int | None
 ) -> int | None:
-    """A plain file's class count, when the model was built for ``wanted`` other classes.
+    """How many classes a plain file's classifier has, when it differs from the model's.
 
-    A file names no classes; its classifier is recognised as the tensors whose shape differs
-    from the model's only in a first dimension of ``wanted`` in the model, all of one size N
-    in the file. None when there is no such single N (the file then fits or is refused).
+    A file names no classes; they are read from the tensors at the model's score layer
+    (``get_classifier()``): the first of its tensors that has ``classes`` rows in the model
+    and another shape in the file.
     """
-    if wanted is None:
+    if classes is None or not isinstance(model, ImageClassifier):
         return None
-    own, renamed = model.state_dict(), _renamed_keys(dict(state))
-    sizes = {
-        renamed[k].shape[0]
-        for k in renamed.keys() & own.keys()
-        if renamed[k].shape != own[k].shape and own[k].shape[:1] == (wanted,)
-    }
-    return sizes.pop() if len(sizes) == 1 else None
+    prefix = model.classifier_layers[0]
+    renamed = _renamed_keys(dict(state))
+    for key, tensor in model.get_classifier().named_parameters():
+        found = renamed.get(f"{prefix}.{key}")
+        if found is not None and tensor.shape[:1] == (classes,) and found.shape != tensor.shape:
+            return found.shape[0]
+    return None
+
+
+def _classifier(model: nn.Module) -> ImageClassifier:
+    """``model`` as the zoo's model contract (``get_classifier``, ``reset_classifier``)."""
+    if not isinstance(model, ImageClassifier):
+        raise ConfigError(
+            f"{type(model).__name__} has no reset_classifier, so its classifier cannot be "
+            "replaced for another number of classes; build it with the weights' classes"
+        )
+    return model
 
 
 def _check_sha256(path: Path, expected: str | None) -> None:
