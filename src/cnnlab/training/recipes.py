@@ -81,8 +81,12 @@ DIGITS_RECIPE = "digits"
 
 
 def dataset_kind(data: str) -> str:
-    """``cifar10`` for ``cifar10``, ``folder`` for ``folder:PATH``: what a recipe matches."""
-    return data.partition(":")[0].strip().lower()
+    """``cifar10`` for ``cifar10``, ``folder`` for ``folder:PATH``: what a recipe matches.
+
+    ``imagenet`` is an image folder too (the loader then says to pass ``folder:PATH``).
+    """
+    kind = data.partition(":")[0].strip().lower()
+    return "folder" if kind == "imagenet" else kind
 
 
 def recipe_datasets(entry: Recipe) -> tuple[str, ...]:
