@@ -129,6 +129,9 @@ def _compare() -> Figure:
 
 PICTURES = {
     "filters, 1 channel": lambda _: grid_figure(filter_grid(torch.randn(6, 1, 5, 5), "c1")),
+    "filters, 1 channel, square": lambda _: grid_figure(
+        filter_grid(torch.randn(64, 1, 7, 7), "features.conv1")
+    ),
     "filters, RGB": lambda _: grid_figure(filter_grid(torch.randn(64, 3, 11, 11), "conv1")),
     "filters, per channel": lambda _: grid_figure(
         filter_grid(torch.randn(16, 6, 5, 5), "features.c3")

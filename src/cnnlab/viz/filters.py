@@ -134,10 +134,11 @@ def grid_figure(grid: FilterGrid) -> Figure:
     image = grid.image
     height, width = image.shape[1:]
     scale = min(9.0 / width, 9.0 / height)
-    # constrained layout makes room for the colour bar's label (tight_layout cut it off)
+    # the compressed layout makes room for the colour bar's label (tight_layout cut it off)
+    # and keeps the axis labels of a square grid inside the frame (constrained did not)
     figure = Figure(
         figsize=(max(5.0, width * scale + 2.4), max(3.5, height * scale + 1.4)),
-        layout="constrained",
+        layout="compressed",
     )
     axes = figure.add_subplot()
     (filters, channels), (all_filters, all_channels) = grid.shown, grid.total
