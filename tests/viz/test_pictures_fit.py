@@ -127,6 +127,24 @@ def _compare() -> Figure:
     return compare_figure(points)
 
 
+def _optim_lab(tmp_path) -> Figure:
+    """The race picture, caught as ``plot_lab`` saves it (it draws and writes in one go)."""
+    from cnnlab.optim.lab import run_lab
+    from cnnlab.viz.optim_lab import plot_lab
+
+    saved: list[Figure] = []
+    savefig = Figure.savefig
+
+    def keep(self, *args, **kwargs):
+        saved.append(self)
+        return savefig(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", keep)
+        plot_lab(run_lab("rosenbrock", None, steps=30), tmp_path / "lab.png")
+    return saved[-1]
+
+
 PICTURES = {
     "filters, 1 channel": lambda _: grid_figure(filter_grid(torch.randn(6, 1, 5, 5), "c1")),
     "filters, 1 channel, square": lambda _: grid_figure(
@@ -163,6 +181,7 @@ PICTURES = {
     "lr-find": lambda _: _lr_find(),
     "curves": _curves,
     "compare": lambda _: _compare(),
+    "optim-lab": _optim_lab,
 }
 
 
