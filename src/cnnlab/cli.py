@@ -241,6 +241,11 @@ def _add_datasets(sub) -> None:
     )
     p.add_argument("name", nargs="?", help="dataset to load, e.g. digits, cifar10, folder:PATH")
     p.add_argument("--no-download", action="store_true", help="never try to download")
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave unreadable image files of a folder dataset out (they are listed)",
+    )
     p.set_defaults(handler=_run_datasets)
 
 
@@ -251,7 +256,12 @@ def _run_datasets(args) -> None:
     if args.name is None:
         console.print(datasets_table())
         return
-    dataset = load_dataset(args.name, data_dir=args.data_dir, download=not args.no_download)
+    dataset = load_dataset(
+        args.name,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        skip_bad_images=args.skip_bad_images,
+    )
     console.print(dataset_table(dataset))
 
 

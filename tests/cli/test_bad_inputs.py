@@ -127,6 +127,9 @@ def test_an_unreadable_image_is_named_and_can_be_skipped(cnnlab, tmp_path, bad):
     assert "skipped 1 unreadable image file(s)" in skipped.stdout and bad in skipped.stdout
     evaluated = cnnlab("evaluate", tmp_path / "r2")  # reads the data as the run did
     assert evaluated.returncode == 0 and "(8 images)" in evaluated.stdout, evaluated.stderr
+    assert bad in one_line_error(cnnlab("datasets", f"folder:{root}"))
+    described = cnnlab("datasets", f"folder:{root}", "--skip-bad-images")
+    assert described.returncode == 0 and "1 unreadable" in described.stdout, described.stderr
 
 
 @pytest.mark.parametrize("target", ["10", "-1", "99999"])

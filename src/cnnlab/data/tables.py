@@ -43,4 +43,7 @@ def dataset_table(dataset: DatasetSplits) -> Table:
     table.add_row("mean", numbers(dataset.mean))
     table.add_row("std", numbers(dataset.std))
     table.add_row("default augment", dataset.augment)
+    if dataset.skipped:
+        more = f" and {len(dataset.skipped) - 1} more" if len(dataset.skipped) > 1 else ""
+        table.add_row("skipped", f"{len(dataset.skipped)} unreadable: {dataset.skipped[0]}{more}")
     return table
