@@ -156,15 +156,15 @@ RESULTS: tuple[ResultRow, ...] = (
         command="python ../shared/tools/airbench94_cpu.py DIR",
     ),
     ResultRow(
-        model="alexnet",
+        model="alexnet_paper",
         recipe="alexnet2012",
         dataset="ImageNet-1k",
         paper="59.3% (40.7% error, 1 CNN, Krizhevsky et al. 2012, Table 2)",
         measured=NOT_MEASURED,
         epochs="90",
-        wall_time=_imagenet_cost("alexnet", 90),
+        wall_time=_imagenet_cost("alexnet_paper", 90),
         machine="-",
-        command="cnnlab train alexnet --recipe alexnet2012 --data folder:IMAGENET_DIR",
+        command="cnnlab train alexnet_paper --data folder:IMAGENET_DIR",
     ),
     ResultRow(
         model="vgg16",
