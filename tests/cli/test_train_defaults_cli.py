@@ -8,7 +8,7 @@ def test_train_names_the_papers_recipe_it_chose(cnnlab, tmp_path):
         "train", "alexnet_paper", "--data", f"folder:{tmp_path / 'no-imagenet'}", cwd=tmp_path
     )
     assert finished.returncode == 2 and "Traceback" not in finished.stderr
-    assert "recipe alexnet2012: how Krizhevsky et al. 2012 trained alexnet_paper" in finished.stdout
+    assert "recipe alexnet2012 (Krizhevsky et al. 2012) for alexnet_paper" in finished.stdout
     assert len(finished.stderr.strip().splitlines()) == 1  # the missing folder, in one line
 
 

@@ -31,9 +31,10 @@ CIFAR_TRAIN = 50_000
 
 # recipe -> what the paper did; "schedule" is (kind, details) checked on the scheduler's rates
 PAPERS = {
-    # LeCun et al. 1998, section III.C: 20 passes, decreasing rates, no distortions for 0.95%;
-    # the diagonal Levenberg-Marquardt optimizer is replaced (the recipe's docstring says so)
-    "lenet1998": dict(model="lenet5", augment="none", epochs=20),
+    # LeCun et al. 1998, section III.C: 20 passes, decreasing rates, random distortions
+    # (translations among them) for 0.8%; the diagonal Levenberg-Marquardt optimizer is
+    # replaced (the recipe's docstring says so)
+    "lenet1998": dict(model="lenet5", augment="crop", epochs=20),
     # Krizhevsky et al. 2012: section 5 (update rule, 0.01, 0.9, 0.0005, 128, ÷10 three times,
     # ~90 cycles), section 4.1 (256x256 images, random crops and flips, PCA lighting),
     # section 3.5 / Fig. 2 (two towers, 60M parameters)
