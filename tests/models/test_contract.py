@@ -19,6 +19,7 @@ import cnnlab.models
 from cnnlab.models import list_models, model_entry
 from cnnlab.models.resolve import create_on_meta
 from cnnlab.nn.classifier import ImageClassifier
+from cnnlab.training.recipes import get_recipe, paper_recipes_for
 
 MODELS = list_models()
 CLASSES, CHANNELS, BATCH = 5, 2, 2
@@ -38,6 +39,9 @@ def test_attributes_come_from_the_registry_entry(name):
     assert model.default_loss == entry.default_loss
     assert model.aux_loss_weight == entry.aux_loss_weight
     assert entry.paper and entry.year is not None
+    # the recipes it names exist, and come first among the recipes cnnlab train looks at
+    assert all(get_recipe(recipe).name == recipe for recipe in entry.recipes)
+    assert paper_recipes_for(name)[: len(entry.recipes)] == list(entry.recipes)
 
 
 @pytest.mark.parametrize("name", MODELS)
