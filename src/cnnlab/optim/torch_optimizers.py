@@ -129,7 +129,7 @@ class LBFGS(torch.optim.LBFGS):
         FlatObjective(self.param_groups, "lbfgs")  # refuse unusable parameters now
 
     def step(self, closure):
-        closure, objective, _, state = begin_step(self, "lbfgs", closure)
+        closure, objective, _, _ = begin_step(self, "lbfgs", closure)  # restarts the history
         self._params, self._numel_cache = objective.params, None
         decays = [(p, wd) for wd, ps in objective.groups for p in ps]
 
