@@ -56,7 +56,8 @@ class ModelEntry:
         input_size: ``(C, H, W)`` the paper feeds it (or a rule of the builder's options).
         default_loss: the loss ``cnnlab train`` uses unless told otherwise.
         aux_loss_weight: weight of each auxiliary classifier's loss in training (0: none).
-        recipes: names of the paper recipes written for this model, the default first.
+        recipes: names of the recipes written for this model; ``cnnlab train`` looks at
+            them first when it picks a recipe for the dataset asked.
     """
 
     name: str
