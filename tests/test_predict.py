@@ -143,3 +143,13 @@ def test_predict_mistakes_are_one_line(run_dir, digit_images, cnnlab, args, mess
     done = cnnlab("predict", *(a.format(**values) for a in args))
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_evaluating_published_weights_uses_their_runs_precision(run_dir, tmp_path, monkeypatch):
+    publish_weights(run_dir, "digits", tmp_path)
+    monkeypatch.setattr(weights_module, "OWN_WEIGHTS_DIR", tmp_path)
+    recorded = load_source(run_dir).run_config
+    result = evaluate("lenet5", weights="digits", device="cpu")
+    expected = "bf16" if recorded.get("eval_amp", recorded.get("amp")) else "fp32"
+    assert result.precision == expected
+    assert load_source("lenet5", weights="digits").run_config == recorded

@@ -203,7 +203,8 @@ def evaluate(
             ``create_model`` (e.g. ``evaluate("resnet20", weights="cifar10")``).
         amp: evaluate in bf16 autocast (True) or float32 (False); ``None`` takes the precision
             the (first) run recorded for its own tests, so the result matches its metrics.csv
-            (float32 for a model name, or a run that recorded none).
+            (cnnlab's own weights: their run's, from the provenance; float32 for a model with
+            other or no weights, or a run that recorded none).
     """
     from cnnlab.data import load_dataset, make_loader
     from cnnlab.model_source import load_source
@@ -269,7 +270,7 @@ def evaluate(
         input_size=input_size,
     )
     if amp is None:
-        amp = run_eval_precision(first.checkpoint) == "bf16"
+        amp = run_eval_precision({"config": first.run_config}) == "bf16"
     totals = RunningTotals(device)
     for images, labels in loader.epoch(0):
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):

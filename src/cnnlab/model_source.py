@@ -44,6 +44,8 @@ class ModelSource:
         categories: class names in output order, when known.
         data: the dataset the model was trained on, when known (the run's, or the weights').
         data_dir: where that dataset was read from, for a run.
+        run_config: the training config of a run, or of the run cnnlab's own weights came
+            from (their provenance), when known.
     """
 
     model: nn.Module
@@ -54,6 +56,7 @@ class ModelSource:
     categories: tuple[str, ...] | None = None
     data: str | None = None
     data_dir: str | None = None
+    run_config: dict[str, Any] | None = None
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -139,7 +142,10 @@ def load_source(
         label = f"{source} ({info.name} weights)"
     data = (info.provenance.get("data") or {}).get("name") if info else None
     categories = info.categories if info else None
-    return ModelSource(model, label, None, None, preprocessing, categories, data)
+    run_config = info.provenance.get("config") if info else None
+    return ModelSource(
+        model, label, None, None, preprocessing, categories, data, run_config=run_config
+    )
 
 
 def _from_checkpoint(path: Path, device, use_ema: bool) -> ModelSource:
@@ -162,6 +168,7 @@ def _from_checkpoint(path: Path, device, use_ema: bool) -> ModelSource:
         classes,
         config.get("data"),
         config.get("data_dir"),
+        config,
     )
 
 
