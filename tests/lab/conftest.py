@@ -1,4 +1,9 @@
-"""A tiny trained-looking checkpoint, and a lab on it, shared by the lab's tests."""
+"""A tiny checkpoint, and a lab on it, shared by the lab's tests.
+
+The README's screenshots are the browser test's, on a real run:
+``CNNLAB_LAB_CHECKPOINT=runs/lenet5/checkpoint.pt CNNLAB_LAB_GRID=15
+CNNLAB_LAB_SCREENSHOTS=docs/images pytest -n0 tests/lab/test_browser.py``.
+"""
 
 from __future__ import annotations
 
@@ -39,4 +44,5 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lab(checkpoint) -> Lab:
-    return Lab(str(checkpoint), landscape_grid=5, landscape_batches=1)
+    grid = int(os.environ.get("CNNLAB_LAB_GRID", "5"))  # finer for the README's shots
+    return Lab(str(checkpoint), landscape_grid=grid, landscape_batches=1)

@@ -29,13 +29,13 @@ _TEMPLATE = """<!DOCTYPE html>
 <title>cnnlab lab</title>
 <link rel="icon" href="data:,">
 <style>{css}</style>
-{plotly}
 </head><body>
 <header><h1>cnnlab lab</h1><span id="model-label"></span><span id="status"></span></header>
 <nav id="tabs"></nav>
 <main id="views"></main>
 <script>window.LAB = {data};</script>
 {script}
+{plotly}
 </body></html>
 """
 
@@ -54,7 +54,7 @@ def render(data: dict[str, Any], *, inline: bool) -> str:
     if inline:
         plotly, script = _inline_script(_static(PLOTLY)), _inline_script(_static("lab.js"))
     else:
-        plotly = f'<script src="static/{PLOTLY}"></script>'
+        plotly = f'<script async src="static/{PLOTLY}"></script>'
         script = '<script src="static/lab.js"></script>'
     return _TEMPLATE.format(css=_static("lab.css"), plotly=plotly, data=payload, script=script)
 

@@ -23,6 +23,12 @@
   const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#7f7f7f", "#bcbd22", "#17becf"];
   const window_ = window;
+  // Plotly comes after this script (async when served): the first view never waits for it;
+  // the load event comes after every script, async ones included.
+  const plotly = new Promise((resolve) => {
+    if (window.Plotly) resolve(window.Plotly);
+    else window.addEventListener("load", () => resolve(window.Plotly));
+  });
   window_.labState = { conv: {}, race: { paths: {} }, network: {}, landscape: {}, saliency: {} };
 
   function api(name, params) {
@@ -448,9 +454,9 @@
           y: steps.map((k) => p.loss[k] === null ? null : Math.max(floor, p.loss[k] - surface.min_loss)),
           line: { color: COLORS[i % COLORS.length] } });
       });
-      Plotly.react(loss, traces, { title: { text: "loss − minimum vs step" }, margin: { l: 60, r: 10, t: 40, b: 40 },
+      plotly.then((P) => P.react(loss, traces, { title: { text: "loss − minimum vs step" }, margin: { l: 60, r: 10, t: 40, b: 40 },
         xaxis: { title: { text: "step" } }, yaxis: { type: "log", title: { text: "loss − minimum" } },
-        legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 1, xanchor: "right" } }, { displaylogo: false, responsive: false });
+        legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 1, xanchor: "right" } }, { displaylogo: false, responsive: false }));
     }
     function drawTable() {
       table.innerHTML = "<tr><th>optimizer</th><th>lr</th><th>steps to tol.</th><th>final loss</th></tr>";
@@ -519,10 +525,10 @@
               x: path.alphas, y: path.betas, z: path.alphas.map(() => floor), text: path.epochs.map((e) => `epoch ${e}`),
               line: { color: "#d62728", width: 5 }, marker: { size: 3, color: "#d62728" } });
           }
-          Plotly.newPlot(plot, traces,
+          plotly.then((P) => P.newPlot(plot, traces,
           { margin: { l: 0, r: 0, t: 10, b: 0 }, scene: { xaxis: { title: { text: "α" } },
             yaxis: { title: { text: "β" } }, zaxis: { title: { text: `loss (≤ ${answer.cap})` } } } },
-          { displaylogo: false }).then(() => { state.rendered = true; });
+          { displaylogo: false })).then(() => { state.rendered = true; });
         }
       }).catch((e) => status(e.message));
     }
@@ -547,7 +553,7 @@
       $("sal-input").src = answer.input;
       for (const key of ["gradient", "guided", "deconvnet", "occlusion"]) {
         const img = $(`sal-${key}`);
-        img.style.visibility = answer.maps[key] ? "visible" : "hidden";
+        img.parentElement.style.display = answer.maps[key] ? "" : "none";
         if (answer.maps[key]) img.src = answer.maps[key];
       }
       $("sal-skipped").textContent = answer.skipped || "";
