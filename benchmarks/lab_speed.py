@@ -110,10 +110,9 @@ def main() -> None:
     if args.export:
         began = time.perf_counter()
         out = export_page(lab, args.export, progress=False)
-        print(
-            f"export         {out.stat().st_size / 1e6:6.2f} MB in {time.perf_counter() - began:.0f} s"
-            f" (landscape {args.grid}x{args.grid})"
-        )
+        took = time.perf_counter() - began
+        size = out.stat().st_size / 1e6
+        print(f"export         {size:6.2f} MB in {took:.0f} s (landscape {args.grid}x{args.grid})")
 
 
 if __name__ == "__main__":
