@@ -40,6 +40,9 @@ def test_fine_tuning_trains_only_the_layers_after_the_frozen_ones(tmp_path, cnnl
         env={"CNNLAB_CACHE": str(tmp_path / "cache")},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    reference = torchvision.models.resnet18(num_classes=2).named_parameters()
+    trainable = sum(p.numel() for n, p in reference if n.startswith(("layer4.", "fc.")))
+    assert f"frozen up to layer3 ({trainable:,} parameters train)" in done.stdout
     state = load_checkpoint(tmp_path / "run")
     trained = state["model"]
     assert trained["fc.weight"].shape == (2, 512)  # a new classifier for the two classes

@@ -579,6 +579,11 @@ class Trainer:
         if self.start_epoch or self.start_step:
             resumed = f", resuming at epoch {self.start_epoch + 1} step {self.start_step}"
         params = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        if c.init_weights:
+            recipe += f", from {c.init_weights}"
+        if c.freeze_until:
+            recipe += f", frozen up to {c.freeze_until} ({trainable:,} parameters train)"
         self._say(
             f"training [bold]{c.model}[/] ({params:,} parameters) on [bold]{c.data}[/]{recipe}: "
             f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, "
