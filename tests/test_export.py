@@ -174,6 +174,16 @@ def test_a_disagreeing_export_fails_and_keeps_the_file(tmp_path, monkeypatch):
     assert (tmp_path / "l.onnx").is_file()
 
 
+def test_a_model_whose_own_output_overflows_is_not_exported(tmp_path, monkeypatch):
+    """preact_resnet1001's initial weights give NaN in PyTorch itself: nothing to check."""
+    monkeypatch.setattr(
+        export_module, "_forward", lambda model, x, name: torch.full((1, 10), float("nan"))
+    )
+    with pytest.raises(ExportError, match="not finite"):
+        export_model("lenet5", "onnx", tmp_path / "l.onnx")
+    assert not (tmp_path / "l.onnx").exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

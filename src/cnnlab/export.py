@@ -152,6 +152,12 @@ def export_model(
     with torch.no_grad():
         _forward(model, traced, name)  # a wrong input size fails here, in one line
         expected = _forward(model, check, name)
+    if not bool(torch.isfinite(expected).all()):
+        raise ExportError(
+            f"PyTorch's own output of {name} on a random batch is not finite (its weights "
+            "overflow float32, as a very deep net's initial weights can), so no export could "
+            "be checked; export a trained checkpoint or --weights"
+        )
     start = time.perf_counter()
     if format == "onnx":
         _export_onnx(model, traced, path, dynamic_batch, name)
