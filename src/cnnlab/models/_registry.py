@@ -28,7 +28,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from cnnlab.errors import ConfigError, unknown_name
 from cnnlab.validate import Instance, Number, Text, check, check_all, check_annotated
 
 ModelBuilder = Callable[..., nn.Module]
+Builder = typing.TypeVar("Builder", bound=ModelBuilder)  # a decorated builder keeps its type
 InputSize = tuple[int, int, int]
 # The input size as a function of the builder's options, for a model where an option changes
 # it (MobileNet's resolution multiplier): called with every option, defaults included.
@@ -175,7 +176,7 @@ def register_model(
     default_loss: str = "cross_entropy",
     aux_loss_weight: float = 0.0,
     recipes: tuple[str, ...] = (),
-) -> Callable[[ModelBuilder], ModelBuilder]:
+) -> Callable[[Builder], Builder]:
     """Register a builder under its function name, with what cnnlab needs to know about it.
 
     Without ``paper`` the module's ``PAPER`` constant is used; without ``family`` the module
@@ -187,7 +188,7 @@ def register_model(
     if builder is not None or input_size is None:
         raise TypeError("register a model with its input size: @register_model(input_size=...)")
 
-    def decorate(builder: ModelBuilder) -> ModelBuilder:
+    def decorate(builder: Builder) -> Builder:
         import sys
 
         module = sys.modules.get(builder.__module__)
@@ -209,7 +210,7 @@ def register_model(
         def build(**kwargs) -> nn.Module:
             return entry.create(**kwargs)
 
-        return build
+        return typing.cast(Builder, build)
 
     return decorate
 
