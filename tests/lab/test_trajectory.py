@@ -11,10 +11,6 @@ from cnnlab.checkpoint import load_checkpoint
 from cnnlab.lab.content import trajectory_plane
 from cnnlab.model_source import load_source
 
-# one pytest-xdist worker runs this module (--dist loadgroup), so the module fixture
-# below is built once
-pytestmark = pytest.mark.xdist_group("lab_trajectory")
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, cnnlab):
