@@ -38,3 +38,22 @@ def test_unknown_model_is_one_line_with_suggestion(cnnlab):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "vgg16_bn" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_shared_options_have_one_default_on_every_command():
+    """--device is auto (cuda when available) and --seed 0 wherever a command takes them;
+    resume alone keeps the device its run recorded unless told otherwise."""
+    from cnnlab.cli import _parsers
+
+    _, commands = _parsers()
+    devices = {name: p.get_default("device") for name, p in commands.items()}
+    seeds = {name: p.get_default("seed") for name, p in commands.items()}
+    takes = {
+        name: {o for a in p._actions for o in a.option_strings} for name, p in commands.items()
+    }
+    assert {devices[n] for n in commands if "--device" in takes[n] and n != "resume"} == {"auto"}
+    assert devices["resume"] is None
+    assert {seeds[n] for n in commands if "--seed" in takes[n]} == {0}
+    assert {"train", "evaluate", "landscape", "gradflow", "lr-find", "predict"} <= {
+        n for n in commands if "--device" in takes[n]
+    }
