@@ -8,6 +8,7 @@ shows them. A ``CnnlabError`` is printed as one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -444,8 +445,8 @@ def _run_train(args) -> None:
     options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
     options["model_kwargs"] = dict(options.pop("model_arg") or []) or None
     config = resolve_config(args.model, args.recipe, **options)
-    if args.recipe is None and args.config is None:
-        from cnnlab.training.recipes import recipe_note
+    if args.recipe is None and args.config is None and os.environ.get("RANK", "0") == "0":
+        from cnnlab.training.recipes import recipe_note  # said once, by torchrun's rank 0
 
         _say(recipe_note(config.model, args.data, config.recipe))
     _train_until_interrupted(lambda: train(config, console=console))
