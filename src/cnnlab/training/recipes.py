@@ -691,7 +691,8 @@ def recipes_table():
     from rich.table import Table
 
     table = Table(title="training recipes (cnnlab train MODEL --recipe NAME)")
-    for column in ("recipe", "paper", "model", "data", "epochs", "optimizer", "lr", "schedule"):
+    columns = ("recipe", "paper", "model", "data", "augment", "epochs", "optimizer", "lr")
+    for column in (*columns, "schedule"):
         table.add_column(column, no_wrap=column in ("recipe", "model"))
     table.add_column("what it does")
     for entry in list_recipes():
@@ -701,6 +702,7 @@ def recipes_table():
             entry.paper,
             entry.model,
             s.get("data", ""),
+            s["augment"],
             str(s.get("epochs", "")),
             s.get("optimizer", ""),
             f"{s.get('lr', ''):g}",
