@@ -223,8 +223,11 @@ def test_other_dtypes_step_or_are_refused_in_one_line(name, dtype):
         assert torch.isfinite(torch.view_as_real(w) if dtype.is_complex else w).all()
 
 
-@pytest.mark.parametrize("name", sorted(FLAT))
-@pytest.mark.parametrize("backward", [True, False])
+@pytest.mark.parametrize(
+    ("name", "backward"),
+    [(name, backward) for name in sorted(FLAT) for backward in (True, False)]
+    + [("polyak", True), ("alexnet", True)],  # cnnlab's first-order ones guard backward()
+)
 def test_a_loss_that_does_not_depend_on_the_parameters_is_one_clear_error(name, backward):
     w, _ = make_params()
     optimizer = create_optimizer(name, [w])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from cnnlab.optim._objective import GuardBackward
 from cnnlab.optim.registry import register_optimizer
 
 
@@ -33,7 +34,7 @@ class PolyakMomentum(torch.optim.Optimizer):
     def step(self, closure=None):
         loss = None
         if closure is not None:
-            with torch.enable_grad():
+            with torch.enable_grad(), GuardBackward("the optimizer"):
                 loss = closure()
         for group in self.param_groups:
             lr, alpha, decay = group["lr"], group["momentum"], group["weight_decay"]
