@@ -15,6 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import Progress
 
 from cnnlab.lab.content import Lab, export_race_keys, race_key
@@ -78,7 +79,7 @@ def export_page(
             dict.fromkeys(r["name"] for r in data["network"]["summary"]["rows"] if r["maps"])
         )
     precomputed: dict[str, Any] = {"race": {}, "features": {}, "saliency": {}}
-    with Progress(disable=not progress, transient=True) as bar:
+    with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("precomputing the page", total=len(races) + len(layers) + 6)
         for surface, optimizer, values in races:
             precomputed["race"][race_key(surface, optimizer, values)] = lab.race(
