@@ -10,7 +10,7 @@ from cnnlab.optim import list_optimizers
 
 
 def test_optimizers_table_lists_every_optimizer_with_its_facts(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "console", Console(width=200))  # one table row per line
+    monkeypatch.setattr(cli, "console", Console(width=300))  # one table row per line
     assert main(["optimizers"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
