@@ -10,6 +10,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import cnnlab
 from cnnlab.errors import ConfigError, UnknownNameError
 from cnnlab.models import feature_extractor
+from cnnlab.models.features import features_only
 from cnnlab.models.resolve import resolve_model
 
 
@@ -69,3 +70,30 @@ def test_wrong_names_are_one_line_errors():
         feature_extractor(model, ["layer1.0.rlu"])
     with pytest.raises(ConfigError, match="called 2 times"):
         feature_extractor(model.eval(), ["layer1.0.relu:3"])(torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name", cnnlab.list_models())
+def test_features_only_gives_a_pyramid_for_every_model(name):
+    model, _, input_size = resolve_model(name, None)
+    pyramid = features_only(model.eval())
+    reductions = [stage.reduction for stage in pyramid.feature_info]
+    assert len(reductions) >= 2 and reductions == sorted(set(reductions))
+    maps = pyramid(torch.empty(1, *input_size, device="meta"))
+    for stage in pyramid.feature_info:  # a block's row is shown at its nesting depth
+        depth = stage.name.split(":")[0].count(".") + 1
+        rows = {row.name: row for row in cnnlab.summary(model, input_size, depth=depth).rows}
+        assert tuple(maps[stage.name].shape[1:]) == rows[stage.name].output_shape
+        assert maps[stage.name].shape[1] == stage.channels
+
+
+def test_feature_levels_are_timms_for_resnet_and_inception():
+    # timm's feature_info for these (torchvision's module names): the stem's ReLU and the four
+    # stages; Inception-v3's last layer before each stride-2 step
+    resnet = cnnlab.create_model("resnet50", features_only=True)
+    assert [s.name for s in resnet.feature_info] == ["relu", "layer1", "layer2", "layer3", "layer4"]
+    assert [s.reduction for s in resnet.feature_info] == [2, 4, 8, 16, 32]
+    inception = features_only(resolve_model("inception_v3", None)[0], out_indices=(-3, -2, -1))
+    assert [s.name for s in inception.feature_info] == ["Mixed_5d", "Mixed_6e", "Mixed_7c"]
+    assert [s.channels for s in inception.feature_info] == [288, 768, 2048]
+    with pytest.raises(ConfigError, match="do not index the 5 feature stages"):
+        cnnlab.create_model("resnet18", features_only=True, out_indices=(5,))

@@ -235,6 +235,8 @@ def create_model(
     in_chans: int | None = None,
     weights: str | None = None,
     weights_file: str | Path | None = None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model by name.
@@ -245,7 +247,22 @@ def create_model(
     (a local state dict, checkpoint or safetensors file) load weights through
     :func:`cnnlab.models.weights.pretrained_model`. Arguments of the wrong type (a string or
     a float where an int belongs, ``None``) or out of range are a ``ConfigError`` naming them.
+    ``features_only=True`` returns the model's feature pyramid instead (``out_indices`` picks
+    levels): a module that returns ``{layer name: maps}``, see
+    :func:`cnnlab.models.features.features_only`.
     """
+    if features_only:
+        from cnnlab.models.features import features_only as pyramid
+
+        model = create_model(
+            name,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            weights=weights,
+            weights_file=weights_file,
+            **kwargs,
+        )
+        return pyramid(model, out_indices)
     check("create_model", "name", name, Text())
     for option, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         check("create_model", option, value, Number(low=1, integer=True, optional=True))

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -73,6 +75,7 @@ class FeatureExtractor(nn.Module):
             self._wanted.setdefault(modules[module_name], {})[call] = name
         self._calls: dict[nn.Module, int] = {}
         self._captured: dict[str, torch.Tensor] = {}
+        self.feature_info: list[FeatureStage] = []  # filled by features_only
         self._handles = [module.register_forward_hook(self._hook) for module in self._wanted]
 
     def _hook(self, module: nn.Module, args, output) -> None:
@@ -125,3 +128,103 @@ def feature_extractor(model: nn.Module, layers: Sequence[str]) -> FeatureExtract
         UnknownNameError: a name that is no module of ``model`` (nearest names suggested).
     """
     return FeatureExtractor(model, layers)
+
+
+#: Maps smaller than this fraction of the previous ones start a new feature level.
+SHRINK = 0.75
+
+
+@dataclass(frozen=True)
+class FeatureStage:
+    """One level of a model's feature pyramid (timm's ``feature_info``).
+
+    Attributes:
+        name: the layer whose output it is, as ``cnnlab summary`` names it.
+        channels: its number of maps.
+        reduction: input side / map side, at the model's default input size.
+    """
+
+    name: str
+    channels: int
+    reduction: float
+
+
+def _trunk(model: nn.Module) -> dict[nn.Module, str]:
+    """Modules reached from the root through ``nn.Sequential`` containers only.
+
+    Their outputs lie on the network's main path; a block's insides (a residual branch, an
+    Inception module's parallel branches) sit behind a block of another class and do not.
+    """
+    trunk: dict[nn.Module, str] = {}
+
+    def walk(container: nn.Module, prefix: str) -> None:
+        for name, child in container.named_children():
+            trunk[child] = prefix + name
+            if isinstance(child, nn.Sequential):
+                walk(child, f"{prefix}{name}.")
+
+    walk(model, "")
+    return trunk
+
+
+def feature_stages(model: nn.Module) -> list[FeatureStage]:
+    """The last main-path layer at each spatial resolution of ``model.forward_features``.
+
+    Found, not written down per family: ``forward_features`` runs once on a meta-device copy
+    (no memory, no arithmetic) at the model's ``default_input_size``, and each 4-D output of a
+    main-path module (see :func:`_trunk`) is recorded as the module finishes; the last one
+    before the maps shrink is a stage. For torchvision's ResNets that is ``relu``, ``layer1``
+    ... ``layer4``, timm's choice. A shrink of less than :data:`SHRINK` (an unpadded
+    convolution's border) stays on the same level.
+    """
+    import copy
+
+    channels, height, width = model.default_input_size  # type: ignore[misc]
+    meta = copy.deepcopy(model).to("meta").eval()
+    trunk = _trunk(meta)
+    calls: dict[nn.Module, int] = {}
+    finished: list[tuple[str, tuple[int, ...]]] = []
+
+    def record(module: nn.Module, args, output) -> None:
+        calls[module] = calls.get(module, 0) + 1
+        if isinstance(output, torch.Tensor) and output.dim() == 4:
+            finished.append((call_name(trunk[module], calls[module]), tuple(output.shape[1:])))
+
+    handles = [module.register_forward_hook(record) for module in trunk]
+    try:
+        with torch.no_grad():
+            cast(Any, meta).forward_features(torch.empty(1, channels, height, width, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    # a new level where the maps shrink by a stride, not by an unpadded convolution's border
+    stages = []
+    for index, (name, shape) in enumerate(finished):
+        later = finished[index + 1][1] if index + 1 < len(finished) else None
+        if later is None or later[1] < SHRINK * shape[1]:
+            stages.append(FeatureStage(name, shape[0], height / shape[1]))
+    return stages
+
+
+def features_only(model: nn.Module, out_indices: Sequence[int] | None = None) -> FeatureExtractor:
+    """``create_model(..., features_only=True)``: the model's feature pyramid as named maps.
+
+    Args:
+        model: a zoo model (``forward_features`` and ``default_input_size``).
+        out_indices: which of :func:`feature_stages` to return (negative: from the end);
+            default all.
+
+    Returns:
+        A :class:`FeatureExtractor` over those stages; ``feature_info`` lists them.
+    """
+    stages = feature_stages(model)
+    indices = list(range(len(stages)) if out_indices is None else out_indices)
+    if not all(isinstance(i, int) and -len(stages) <= i < len(stages) for i in indices):
+        raise ConfigError(
+            f"out_indices {tuple(indices)} do not index the {len(stages)} feature stages of "
+            f"{type(model).__name__} ({', '.join(s.name for s in stages)})"
+        )
+    chosen = [stages[i] for i in indices]
+    extractor = FeatureExtractor(model, [stage.name for stage in chosen])
+    extractor.feature_info = chosen
+    return extractor
