@@ -183,3 +183,18 @@ def test_command_serves_on_localhost_and_stops_on_ctrl_c():
         process.kill()
     assert process.returncode == 0, err
     assert out.strip() == "lab stopped"
+
+
+def test_users_image_feeds_the_convolution_view_and_the_model(tmp_path, checkpoint):
+    from PIL import Image
+
+    pixels = np.zeros((40, 64, 3), dtype=np.uint8)
+    pixels[:, 32:] = 255  # one vertical edge
+    Image.fromarray(pixels).save(tmp_path / "edge.png")
+    lab = Lab(str(checkpoint), str(tmp_path / "edge.png"))
+    user = lab.convolution_data()["inputs"][-1]
+    assert (user["name"], user["channels"], user["h"], user["w"]) == ("user", 3, 20, 32)
+    assert lab.display.shape == (1, 32, 32)  # LeNet's grey 32x32 input
+    assert float(lab.display[0, :, :14].max()) == 0.0 and float(lab.display[0, :, 18:].min()) == 1.0
+    with pytest.raises(CnnlabError, match="no image at"):
+        Lab(str(checkpoint), str(tmp_path / "missing.png"))

@@ -299,7 +299,7 @@ class Lab:
             _plane("digit", "bundled digit (16×16)", digit_sample()),
             _plane("cifar", "CIFAR-like picture (32×32 RGB)", cifar_like_sample()),
         ]
-        if self.user_image is not None:
+        if self.user_image is not None and self.image_path:
             inputs.append(
                 _plane("user", f"{Path(self.image_path).name}", _shrink(self.user_image, CONV_SIDE))
             )
@@ -412,8 +412,6 @@ class Lab:
         return {
             "optimizer": entry.name,
             "lr": lr,
-            "settings": {k: v for k, v in hyperparameters.items() if k != "betas"}
-            | ({"betas": list(hyperparameters["betas"])} if "betas" in hyperparameters else {}),
             "x": [round(float(v), 5) for v in points[:, 0]],
             "y": [round(float(v), 5) for v in points[:, 1]],
             "loss": [_finite(v) for v in run.values],
@@ -479,17 +477,18 @@ class Lab:
         def progress(done: int, total: int) -> None:
             self._landscape.update(done=done, total=total)
 
+        loaded = self.loaded
         try:
-            if not self.loaded.data:
+            if loaded is None or not loaded.data:
                 raise CnnlabError("the checkpoint does not say which data it was trained on")
             batches, data_name = fixed_batches(
-                self.loaded.data,
+                loaded.data,
                 self.landscape_batches,
                 64,
-                self.loaded.input_size,
-                data_dir=self.loaded.data_dir,
+                loaded.input_size,
+                data_dir=loaded.data_dir,
             )
-            model = copy.deepcopy(self.loaded.model)  # its weights are swapped per grid point
+            model = copy.deepcopy(loaded.model)  # its weights are swapped per grid point
             plane = self.trajectory
             result = loss_landscape(
                 model,
