@@ -4,33 +4,14 @@
 device; the lectures' formulas live in ``cnnlab.geometry`` and are re-exported here.
 """
 
-from cnnlab.geometry import (
-    GeometryWarning,
-    ReceptiveField,
-    conv_output_size,
-    dropped_pixels,
-    effective_kernel,
-    fractional_output_size,
-    padding_for_mode,
-    receptive_field,
-    same_padding,
-    stacked_receptive_field,
-)
+from cnnlab import geometry
+from cnnlab.geometry import *  # noqa: F403 (re-exported: see __all__)
 from cnnlab.sizing.summary import LayerRow, ModelSummary, parse_input_size, summary
 
 __all__ = [
-    "GeometryWarning",
+    *geometry.__all__,
     "LayerRow",
     "ModelSummary",
-    "ReceptiveField",
-    "conv_output_size",
-    "dropped_pixels",
-    "effective_kernel",
-    "fractional_output_size",
-    "padding_for_mode",
     "parse_input_size",
-    "receptive_field",
-    "same_padding",
-    "stacked_receptive_field",
     "summary",
 ]
