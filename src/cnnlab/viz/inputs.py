@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from cnnlab.errors import CnnlabError
 from cnnlab.model_source import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ModelSource,
     load_source,
     prepare_image,
@@ -64,31 +61,6 @@ class Normalisation:
         ):
             return f"{index} ({self.classes[index]})"
         return str(index)
-
-
-def normalisation(checkpoint: dict[str, Any] | None) -> Normalisation:
-    """The mean and std a model was trained with, and where they came from.
-
-    Looked up in this order: ``mean``/``std`` stored in the checkpoint or its config; the
-    training set named in the config (loaded offline, without downloading); ImageNet's.
-    """
-    if checkpoint is not None:
-        config = checkpoint.get("config") or {}
-        for holder in (checkpoint, config):
-            if holder.get("mean") is not None and holder.get("std") is not None:
-                return Normalisation(tuple(holder["mean"]), tuple(holder["std"]), "the checkpoint")
-        if config.get("data"):
-            from cnnlab.data import load_dataset
-
-            try:
-                data = load_dataset(config["data"], data_dir=config.get("data_dir"), download=False)
-            except CnnlabError:
-                pass
-            else:
-                return Normalisation(
-                    tuple(data.mean), tuple(data.std), f"the {data.name} training set", data.classes
-                )
-    return Normalisation(IMAGENET_MEAN, IMAGENET_STD, "ImageNet")
 
 
 def read_image(path: str | Path, channels: int) -> torch.Tensor:
