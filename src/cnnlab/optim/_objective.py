@@ -19,6 +19,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.errors import ConfigError
+from cnnlab.optim.line_search import LineSearchResult, strong_wolfe
 
 Closure = Callable[[], torch.Tensor]
 
@@ -309,6 +310,30 @@ class FlatObjective:
         self._gauss_newton = None
 
 
+def wolfe_search(
+    objective: FlatObjective,
+    closure: Closure,
+    direction: torch.Tensor,
+    value: float,
+    slope: float,
+    step: float,
+    group: dict,
+) -> LineSearchResult:
+    """A strong-Wolfe search along ``direction`` (``c1``/``c2`` from ``group``), leaving the
+    parameters at the step it accepts (where they were when it accepts none)."""
+    theta = objective.get()
+
+    def value_grad_at(t: float) -> tuple[float, torch.Tensor]:
+        objective.set(theta + t * direction)
+        return objective.value_and_grad(closure)
+
+    result = strong_wolfe(
+        value_grad_at, direction, value, slope, step, c1=group["c1"], c2=group["c2"]
+    )
+    objective.set(theta + result.step * direction)
+    return result
+
+
 def begin_step(
     optimizer: torch.optim.Optimizer, method: str, closure: Closure | None
 ) -> tuple[Closure, FlatObjective, dict, dict]:
@@ -351,6 +376,12 @@ def format_bytes(count: float) -> str:
             return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
         count /= 1024
     raise AssertionError("unreachable")
+
+
+def check_objective_matrix_fits(method: str, objective: FlatObjective, group: dict) -> None:
+    """``check_dense_matrix_fits`` for an optimizer's ``n x n`` matrix over ``objective``."""
+    itemsize = objective.params[0].element_size()
+    check_dense_matrix_fits(method, objective.numel, itemsize, group["max_memory"], group["force"])
 
 
 def check_dense_matrix_fits(

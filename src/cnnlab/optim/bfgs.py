@@ -15,9 +15,9 @@ from cnnlab.optim._objective import (
     DEFAULT_MAX_MATRIX_BYTES,
     FlatObjective,
     begin_step,
-    check_dense_matrix_fits,
+    check_objective_matrix_fits,
+    wolfe_search,
 )
-from cnnlab.optim.line_search import strong_wolfe
 from cnnlab.optim.registry import register_optimizer
 
 
@@ -69,18 +69,13 @@ class BFGS(torch.optim.Optimizer):
     ):
         options = {"lr": lr, "c1": c1, "c2": c2, "tolerance_grad": tolerance_grad}
         super().__init__(params, {**options, "max_memory": max_memory, "force": force})
-        self._check_memory(FlatObjective(self.param_groups, "bfgs"), self.param_groups[0])
-
-    @staticmethod
-    def _check_memory(objective: FlatObjective, group: dict) -> None:
-        itemsize = objective.params[0].element_size()
-        numel = objective.numel
-        check_dense_matrix_fits("bfgs", numel, itemsize, group["max_memory"], group["force"])
+        objective = FlatObjective(self.param_groups, "bfgs")
+        check_objective_matrix_fits("bfgs", objective, self.param_groups[0])
 
     @torch.no_grad()
     def step(self, closure=None):
         closure, objective, group, state = begin_step(self, "bfgs", closure)
-        self._check_memory(objective, group)  # groups may have been added since
+        check_objective_matrix_fits("bfgs", objective, group)  # groups may have changed
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
             return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
@@ -99,16 +94,7 @@ class BFGS(torch.optim.Optimizer):
         step = group["lr"]
         if first:
             step *= min(1.0, 1.0 / max(float(grad.abs().sum()), 1e-12))
-        theta = objective.get()
-
-        def value_grad_at(t: float):
-            objective.set(theta + t * direction)
-            return objective.value_and_grad(closure)
-
-        result = strong_wolfe(
-            value_grad_at, direction, value, slope, step, c1=group["c1"], c2=group["c2"]
-        )
-        objective.set(theta + result.step * direction)
+        result = wolfe_search(objective, closure, direction, value, slope, step, group)
         if result.step > 0:
             s = result.step * direction
             y = result.grad - grad

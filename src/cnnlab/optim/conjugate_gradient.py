@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim._objective import FlatObjective, begin_step
-from cnnlab.optim.line_search import strong_wolfe
+from cnnlab.optim._objective import FlatObjective, begin_step, wolfe_search
 from cnnlab.optim.registry import register_optimizer
 
 BETAS = ("fr", "pr+")
@@ -93,16 +92,7 @@ class ConjugateGradient(torch.optim.Optimizer):
             step = group["lr"] * state["step"] / state["lr"] * state["slope"] / slope
         else:
             step = group["lr"] * min(1.0, 1.0 / max(float(grad.abs().sum()), 1e-12))
-        theta = objective.get()
-
-        def value_grad_at(t: float):
-            objective.set(theta + t * direction)
-            return objective.value_and_grad(closure)
-
-        result = strong_wolfe(
-            value_grad_at, direction, value, slope, step, c1=group["c1"], c2=group["c2"]
-        )
-        objective.set(theta + result.step * direction)
+        result = wolfe_search(objective, closure, direction, value, slope, step, group)
         if result.step > 0:
             state.update(
                 direction=direction, grad=grad, step=result.step, slope=slope, lr=group["lr"]

@@ -14,7 +14,7 @@ from cnnlab.optim._objective import (
     DEFAULT_MAX_MATRIX_BYTES,
     FlatObjective,
     begin_step,
-    check_dense_matrix_fits,
+    check_objective_matrix_fits,
 )
 from cnnlab.optim.line_search import backtracking
 from cnnlab.optim.registry import register_optimizer
@@ -68,18 +68,13 @@ class Newton(torch.optim.Optimizer):
     ):
         options = {"lr": lr, "damping": damping, "max_memory": max_memory, "force": force}
         super().__init__(params, options)
-        self._check_memory(FlatObjective(self.param_groups, "newton"), self.param_groups[0])
-
-    @staticmethod
-    def _check_memory(objective: FlatObjective, group: dict) -> None:
-        itemsize = objective.params[0].element_size()
-        numel = objective.numel
-        check_dense_matrix_fits("newton", numel, itemsize, group["max_memory"], group["force"])
+        objective = FlatObjective(self.param_groups, "newton")
+        check_objective_matrix_fits("newton", objective, self.param_groups[0])
 
     @torch.no_grad()
     def step(self, closure=None):
         closure, objective, group, state = begin_step(self, "newton", closure)
-        self._check_memory(objective, group)  # groups may have been added since
+        check_objective_matrix_fits("newton", objective, group)  # groups may have changed
         value, grad = objective.value_and_grad_with_graph(closure)
         hessian = objective.hessian()
         objective.release()
