@@ -110,6 +110,19 @@ def cliff(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 50 * torch.sigmoid(-20 * x) + 0.125 * ((x - 2) ** 2 + y**2)
 
 
+def _lrs(sgd: float, momentum: float, adagrad: float, rmsprop: float, adam: float) -> dict:
+    """Tuned rates per family: every heavy-ball variant takes momentum's, adamw takes adam's."""
+    heavy_ball = dict.fromkeys(("momentum", "polyak", "nesterov", "alexnet"), momentum)
+    return {
+        "sgd": sgd,
+        **heavy_ball,
+        "adagrad": adagrad,
+        "rmsprop": rmsprop,
+        "adam": adam,
+        "adamw": adam,
+    }
+
+
 _HIMMELBLAU_MINIMA = (
     (3.0, 2.0),
     (-2.805118086952745, 3.131312518250573),
@@ -129,17 +142,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (-5.0, 0.5),
             "a tilted high-curvature ravine: SGD zigzags, momentum averages the zigzag away",
             steps=150,
-            lrs={
-                "sgd": 0.19,
-                "momentum": 0.03,
-                "polyak": 0.03,
-                "nesterov": 0.03,
-                "alexnet": 0.03,
-                "adagrad": 1.0,
-                "rmsprop": 0.05,
-                "adam": 0.2,
-                "adamw": 0.2,
-            },
+            lrs=_lrs(sgd=0.19, momentum=0.03, adagrad=1.0, rmsprop=0.05, adam=0.2),
             log_contours=True,
             tolerance=1e-2,
         ),
@@ -152,17 +155,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (-1.2, 1.0),
             "a curved valley: first-order methods crawl along it, second-order ones follow it",
             steps=600,
-            lrs={
-                "sgd": 1e-3,
-                "momentum": 1e-3,
-                "polyak": 1e-3,
-                "nesterov": 1e-3,
-                "alexnet": 1e-3,
-                "adagrad": 0.5,
-                "rmsprop": 0.01,
-                "adam": 0.05,
-                "adamw": 0.05,
-            },
+            lrs=_lrs(sgd=1e-3, momentum=1e-3, adagrad=0.5, rmsprop=0.01, adam=0.05),
             log_contours=True,
         ),
         TestFunction(
@@ -174,17 +167,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (1.0, 1.4),
             "plateaus and walls: adaptive step sizes cross the plateau",
             steps=500,
-            lrs={
-                "sgd": 1e-3,
-                "momentum": 1e-4,
-                "polyak": 1e-4,
-                "nesterov": 1e-4,
-                "alexnet": 1e-4,
-                "adagrad": 0.5,
-                "rmsprop": 0.01,
-                "adam": 0.05,
-                "adamw": 0.05,
-            },
+            lrs=_lrs(sgd=1e-3, momentum=1e-4, adagrad=0.5, rmsprop=0.01, adam=0.05),
             log_contours=True,
         ),
         TestFunction(
@@ -196,17 +179,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (0.0, -0.9),
             "four minima: the optimizer, not only the start, decides which one you reach",
             steps=300,
-            lrs={
-                "sgd": 0.01,
-                "momentum": 2e-3,
-                "polyak": 2e-3,
-                "nesterov": 2e-3,
-                "alexnet": 2e-3,
-                "adagrad": 1.0,
-                "rmsprop": 0.05,
-                "adam": 0.1,
-                "adamw": 0.1,
-            },
+            lrs=_lrs(sgd=0.01, momentum=2e-3, adagrad=1.0, rmsprop=0.05, adam=0.1),
             log_contours=True,
         ),
         TestFunction(
@@ -218,17 +191,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (-1.8, 1e-3),
             "a saddle point: tiny gradients near it; adaptive steps escape it first",
             steps=200,
-            lrs={
-                "sgd": 0.1,
-                "momentum": 0.02,
-                "polyak": 0.02,
-                "nesterov": 0.02,
-                "alexnet": 0.02,
-                "adagrad": 0.5,
-                "rmsprop": 0.02,
-                "adam": 0.05,
-                "adamw": 0.05,
-            },
+            lrs=_lrs(sgd=0.1, momentum=0.02, adagrad=0.5, rmsprop=0.02, adam=0.05),
             tolerance=1e-2,
         ),
         TestFunction(
@@ -240,17 +203,7 @@ FUNCTIONS: dict[str, TestFunction] = {
             (-2.3, 2.7),
             "many local minima: every local method stops in the nearest basin",
             steps=200,
-            lrs={
-                "sgd": 2e-3,
-                "momentum": 2e-3,
-                "polyak": 2e-3,
-                "nesterov": 2e-3,
-                "alexnet": 2e-3,
-                "adagrad": 0.5,
-                "rmsprop": 0.05,
-                "adam": 0.1,
-                "adamw": 0.1,
-            },
+            lrs=_lrs(sgd=2e-3, momentum=2e-3, adagrad=0.5, rmsprop=0.05, adam=0.1),
             tolerance=1e-2,
         ),
         TestFunction(
