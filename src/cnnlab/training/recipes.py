@@ -190,6 +190,17 @@ def lenet1998() -> dict:
     }
 
 
+#: what the ImageNet papers of 2012-2015 share: SGD with momentum 0.9, the rate ÷10 whenever the
+#: validation error stops improving (``plateau``); each recipe adds its own rate, decay, batch
+_IMAGENET_SGD = {
+    "data": "folder:imagenet",
+    "optimizer": "momentum",
+    "momentum": 0.9,
+    "schedule": "plateau",
+    "patience": 5,
+}
+
+
 @recipe(
     "alexnet2012",
     paper="Krizhevsky et al. 2012",
@@ -215,16 +226,13 @@ def alexnet2012() -> dict:
     ImageNet folder. The "÷10 when the validation error stops improving" is ``plateau``.
     """
     return {
-        "data": "folder:imagenet",
+        **_IMAGENET_SGD,
         "augment": "alexnet",
         "epochs": 90,
         "batch_size": 128,
         "optimizer": "alexnet",
         "lr": 0.01,
-        "momentum": 0.9,
         "weight_decay": 5e-4,
-        "schedule": "plateau",
-        "patience": 5,
     }
 
 
@@ -249,16 +257,12 @@ def zfnet2013() -> dict:
     horizontal flips)": random 224 crops of the central 256x256 and flips, no colour lighting.
     """
     return {
-        "data": "folder:imagenet",
+        **_IMAGENET_SGD,
         "augment": "zfnet",
         "epochs": 70,
         "batch_size": 128,
-        "optimizer": "momentum",
         "lr": 0.01,
-        "momentum": 0.9,
         "weight_decay": 5e-4,
-        "schedule": "plateau",
-        "patience": 5,
     }
 
 
@@ -284,16 +288,12 @@ def vgg2014() -> dict:
     multiscale``. The update is Caffe's SGD with momentum (torch's ``momentum``).
     """
     return {
-        "data": "folder:imagenet",
+        **_IMAGENET_SGD,
         "augment": "vgg",
         "epochs": 74,
         "batch_size": 256,
-        "optimizer": "momentum",
         "lr": 0.01,
-        "momentum": 0.9,
         "weight_decay": 5e-4,
-        "schedule": "plateau",
-        "patience": 5,
     }
 
 
@@ -353,16 +353,12 @@ def resnet2016_imagenet() -> dict:
     flip ... The standard color augmentation in [AlexNet] is used": the ``resnet`` augmentation.
     """
     return {
-        "data": "folder:imagenet",
+        **_IMAGENET_SGD,
         "augment": "resnet",
         "epochs": 120,
         "batch_size": 256,
-        "optimizer": "momentum",
         "lr": 0.1,
-        "momentum": 0.9,
         "weight_decay": 1e-4,
-        "schedule": "plateau",
-        "patience": 5,
     }
 
 
