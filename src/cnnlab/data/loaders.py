@@ -90,7 +90,25 @@ class _Sharding:
         return slice(step * self.batch_size, min((step + 1) * self.batch_size, self.rank_samples))
 
 
-class BatchLoader:
+class _ShardedLoader:
+    """What both loaders share: an epoch is this rank's share of a seeded sample order, cut
+    into ``len(loader)`` batches of ``batch_size`` (``make_loader`` builds the sharding)."""
+
+    def __init__(self, sharding: _Sharding, device: torch.device | str, channels_last: bool):
+        self.sharding = sharding
+        self.seed = sharding.seed
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+
+    def __len__(self) -> int:
+        return self.sharding.steps
+
+    @property
+    def batch_size(self) -> int:
+        return self.sharding.batch_size
+
+
+class BatchLoader(_ShardedLoader):
     """Batches of an in-memory split, augmented and normalised on the training device.
 
     ``loader.epoch(epoch, start_step)`` yields ``(images, labels)``: float32 [B, C, H, W]
@@ -101,49 +119,27 @@ class BatchLoader:
     def __init__(
         self,
         data: TensorImages,
+        sharding: _Sharding,
         *,
-        batch_size: int,
         train: bool,
         device: torch.device | str,
         augment: BatchAugment,
         mean: Sequence[float],
         std: Sequence[float],
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        drop_last: bool = True,
         channels_last: bool = False,
         input_size: Sequence[int] | None = None,
     ) -> None:
-        self.device = torch.device(device)
+        super().__init__(sharding, device, channels_last)
         self.train = train
         self.augment = augment if train else BatchAugment()
         self.source = self.augment.prepare(data.images.to(self.device))
         self.labels = data.labels.to(self.device)
         self.first_flips = None
         if self.augment.alternate_flip:  # each image's flip in epoch 0, a pure function of seed
-            first = torch.randint(0, 2, (len(data),), generator=seeded_generator(seed, -1))
+            first = torch.randint(0, 2, (len(data),), generator=seeded_generator(self.seed, -1))
             self.first_flips = first.to(self.device)
         self.normalize = Normalize(mean, std, self.device)
-        self.seed = seed
-        self.channels_last = channels_last
         self.input_size = tuple(input_size) if input_size is not None else None
-        self.sharding = _Sharding(
-            len(data),
-            batch_size=batch_size,
-            shuffle=train,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
-        )
-
-    def __len__(self) -> int:
-        return self.sharding.steps
-
-    @property
-    def batch_size(self) -> int:
-        return self.sharding.batch_size
 
     def _augment_params(self, epoch: int, start_step: int) -> torch.Tensor | None:
         """Random parameters of every remaining step of the epoch, drawn on the CPU and moved
@@ -252,27 +248,30 @@ def make_loader(
         A loader with ``len(loader)`` steps per epoch and ``loader.epoch(epoch, start_step)``.
     """
     data = getattr(dataset, split) if isinstance(split, str) else split
-    if drop_last is None:
-        drop_last = train
+    sharding = _Sharding(
+        len(data),
+        batch_size=batch_size,
+        shuffle=train,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        drop_last=train if drop_last is None else drop_last,
+    )
     if isinstance(data, FolderImages):
         return FolderLoader(
             data,
             dataset,
-            batch_size=batch_size,
+            sharding,
             train=train,
             device=device,
             augment=augment,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
             channels_last=channels_last,
             input_size=input_size,
             num_workers=num_workers,
         )
     return BatchLoader(
         data,
-        batch_size=batch_size,
+        sharding,
         train=train,
         device=device,
         augment=BatchAugment.from_name(
@@ -280,10 +279,6 @@ def make_loader(
         ),
         mean=dataset.mean,
         std=dataset.std,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
-        drop_last=drop_last,
         channels_last=channels_last,
         input_size=input_size,
     )
@@ -333,7 +328,7 @@ def _collate_readable(
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64), bad
 
 
-class FolderLoader:
+class FolderLoader(_ShardedLoader):
     """Batches of an image folder read by DataLoader workers (ImageNet-size data).
 
     Same interface as ``BatchLoader``. The epoch's order comes from (seed, epoch) and each
@@ -345,22 +340,18 @@ class FolderLoader:
         self,
         data: FolderImages,
         dataset: DatasetSplits,
+        sharding: _Sharding,
         *,
-        batch_size: int,
         train: bool,
         device: torch.device | str,
         augment: str = "default",
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        drop_last: bool = True,
         channels_last: bool = False,
         input_size: Sequence[int] | None = None,
         num_workers: int | None = None,
     ) -> None:
         from cnnlab.data.folder_transforms import folder_transform
 
-        self.device = torch.device(device)
+        super().__init__(sharding, device, channels_last)
         self.input_size = tuple(input_size) if input_size is not None else dataset.input_size
         transform = folder_transform(
             dataset.augment if augment == "default" else augment,
@@ -369,27 +360,10 @@ class FolderLoader:
             mean=dataset.mean,
             std=dataset.std,
         )
-        self.dataset = _SeededImageFolder(data, transform, seed)
+        self.dataset = _SeededImageFolder(data, transform, self.seed)
         self.skip_bad = data.skip_bad
         self.skipped: set[str] = set()  # unreadable files met so far (with ``skip_bad``)
-        self.channels_last = channels_last
         self.num_workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
-        self.sharding = _Sharding(
-            len(data),
-            batch_size=batch_size,
-            shuffle=train,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            drop_last=drop_last,
-        )
-
-    def __len__(self) -> int:
-        return self.sharding.steps
-
-    @property
-    def batch_size(self) -> int:
-        return self.sharding.batch_size
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of ``epoch`` from ``start_step`` on.
