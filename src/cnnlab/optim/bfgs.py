@@ -115,7 +115,7 @@ class BFGS(torch.optim.Optimizer):
         return torch.tensor(value, dtype=grad.dtype)
 
 
-@register_optimizer(
+register_optimizer(
     "bfgs",
     order=2,
     state="n x n (inverse Hessian)",
@@ -130,15 +130,4 @@ class BFGS(torch.optim.Optimizer):
     source="cnnlab (lecture update)",
     summary="H^-1 <- (I - s y'/y's) H^-1 (I - y s'/y's) + s s'/y's; needs full batches",
     needs_closure=True,
-)
-def bfgs(groups, lr, c1, c2, tolerance_grad, max_memory, force):
-    """Dense BFGS; refuses an inverse Hessian over ``max_memory`` bytes unless ``force``."""
-    return BFGS(
-        groups,
-        lr=lr,
-        c1=c1,
-        c2=c2,
-        tolerance_grad=tolerance_grad,
-        max_memory=max_memory,
-        force=force,
-    )
+)(BFGS)

@@ -106,7 +106,7 @@ class ConjugateGradient(torch.optim.Optimizer):
         return torch.tensor(value, dtype=grad.dtype)
 
 
-@register_optimizer(
+register_optimizer(
     "cg",
     order=2,
     state="2x (direction, gradient)",
@@ -121,15 +121,4 @@ class ConjugateGradient(torch.optim.Optimizer):
     source="cnnlab (FR / PR+)",
     summary="d <- -g + beta d; strong-Wolfe line search; restarts",
     needs_closure=True,
-)
-def cg(groups, lr, beta, c1, c2, restart_every, tolerance_grad):
-    """Nonlinear conjugate gradient; ``beta`` is ``"fr"`` or ``"pr+"``."""
-    return ConjugateGradient(
-        groups,
-        lr=lr,
-        beta=beta,
-        c1=c1,
-        c2=c2,
-        restart_every=restart_every,
-        tolerance_grad=tolerance_grad,
-    )
+)(ConjugateGradient)

@@ -178,7 +178,7 @@ class HessianFree(torch.optim.Optimizer):
         return torch.tensor(value, dtype=grad.dtype)
 
 
-@register_optimizer(
+register_optimizer(
     "hessian_free",
     order=2,
     state="1x (CG solution)",
@@ -192,14 +192,4 @@ class HessianFree(torch.optim.Optimizer):
     source="cnnlab (Martens 2010)",
     summary="truncated CG on (G + lambda I) d = -g (Gauss-Newton G), LM damping, warm start",
     needs_closure=True,
-)
-def hessian_free(groups, lr, damping, cg_max_iter, cg_decay, curvature):
-    """Hessian-free optimisation with Levenberg-Marquardt damping."""
-    return HessianFree(
-        groups,
-        lr=lr,
-        damping=damping,
-        cg_max_iter=cg_max_iter,
-        cg_decay=cg_decay,
-        curvature=curvature,
-    )
+)(HessianFree)

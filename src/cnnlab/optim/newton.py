@@ -92,7 +92,7 @@ class Newton(torch.optim.Optimizer):
         return torch.tensor(value, dtype=grad.dtype)
 
 
-@register_optimizer(
+register_optimizer(
     "newton",
     order=2,
     state="n x n (Hessian)",
@@ -100,7 +100,4 @@ class Newton(torch.optim.Optimizer):
     source="cnnlab (exact Hessian)",
     summary="theta <- theta - (H + a I)^-1 g, backtracking line search",
     needs_closure=True,
-)
-def newton(groups, lr, damping, max_memory, force):
-    """Newton's method; refuses a Hessian over ``max_memory`` bytes unless ``force``."""
-    return Newton(groups, lr=lr, damping=damping, max_memory=max_memory, force=force)
+)(Newton)

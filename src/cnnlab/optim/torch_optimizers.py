@@ -159,7 +159,7 @@ class LBFGS(torch.optim.LBFGS):
             self.param_groups = groups
 
 
-@register_optimizer(
+register_optimizer(
     "lbfgs",
     order=2,
     state="2m x (m pairs)",
@@ -174,15 +174,4 @@ class LBFGS(torch.optim.LBFGS):
     source="torch.optim.LBFGS",
     summary="limited-memory BFGS; needs a closure and full or large batches",
     needs_closure=True,
-)
-def lbfgs(groups, lr, history_size, max_iter, line_search_fn, tolerance_grad, tolerance_change):
-    """Limited-memory BFGS with a strong-Wolfe line search; ``max_iter`` iterations per step."""
-    return LBFGS(
-        groups,
-        lr=lr,
-        history_size=history_size,
-        max_iter=max_iter,
-        line_search_fn=line_search_fn,
-        tolerance_grad=tolerance_grad,
-        tolerance_change=tolerance_change,
-    )
+)(LBFGS)
