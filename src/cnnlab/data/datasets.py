@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from functools import cache, partial
 from pathlib import Path
 
@@ -287,31 +288,20 @@ def _download_with(cls_name: str, **kwargs) -> Callable[[Path], None]:
     return download
 
 
+@dataclass(eq=False)
 class _NamedSet:
     """A torchvision dataset: its official files, how to read and download them, its recipe."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        num_classes: int,
-        official: str,
-        files: Callable[[Path], dict[str, list[Path]]],
-        read: Callable[[dict[str, list[Path]], Path], SplitArrays],
-        download: list[Callable[[Path], None]],
-        augment: str,
-        crop_padding: int,
-        about: str,
-    ) -> None:
-        self.name = name
-        self.about = about
-        self.num_classes = num_classes
-        self.official = official
-        self.files = files
-        self.read = read
-        self.download = download
-        self.augment = augment
-        self.crop_padding = crop_padding
+    name: str
+    _: KW_ONLY
+    num_classes: int
+    official: str
+    files: Callable[[Path], dict[str, list[Path]]]
+    read: Callable[[dict[str, list[Path]], Path], SplitArrays]
+    download: list[Callable[[Path], None]]
+    augment: str
+    crop_padding: int
+    about: str
 
     def __call__(self, argument: str, root: Path, download: bool, skip_bad: bool) -> DatasetSplits:
         if argument:

@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 import torch
@@ -37,40 +38,36 @@ def seeded_generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(mixed_seed(*parts))
 
 
+@dataclass(eq=False)
 class _Sharding:
     """The epoch's sample order and this rank's share of it."""
 
-    def __init__(
-        self,
-        num_samples: int,
-        *,
-        batch_size: int,
-        shuffle: bool,
-        seed: int,
-        rank: int,
-        world_size: int,
-        drop_last: bool,
-    ) -> None:
+    num_samples: int
+    _: KW_ONLY
+    batch_size: int
+    shuffle: bool
+    seed: int
+    rank: int
+    world_size: int
+    drop_last: bool
+    rank_samples: int = field(init=False)
+    steps: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        batch_size, rank, world_size = self.batch_size, self.rank, self.world_size
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"rank {rank} is not in 0..world_size-1 (world_size={world_size})")
-        self.num_samples = num_samples
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.drop_last = drop_last
-        if drop_last:
-            self.rank_samples = num_samples // world_size
+        if self.drop_last:
+            self.rank_samples = self.num_samples // world_size
             self.steps = self.rank_samples // batch_size
         else:
-            self.rank_samples = len(range(rank, num_samples, world_size))
+            self.rank_samples = len(range(rank, self.num_samples, world_size))
             self.steps = math.ceil(self.rank_samples / batch_size)
         if self.steps == 0:
             raise ConfigError(
-                f"{num_samples} samples make no batch of {batch_size} per rank "
+                f"{self.num_samples} samples make no batch of {batch_size} per rank "
                 f"(world_size={world_size}); use a smaller --batch-size"
             )
 
