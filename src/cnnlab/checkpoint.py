@@ -10,9 +10,7 @@ cannot execute code, and a truncated or foreign file is reported in one line.
 from __future__ import annotations
 
 import os
-import pickle
 import random
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,22 +55,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = path / "checkpoint.pt"
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; pass a .pt file or a run directory")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        # torch's message is a page of advice; the refused global is the one fact it holds
-        refused = re.search(r"GLOBAL ([\w.]+)", str(error))
-        what = f"it names {refused.group(1)}, which" if refused else "an object that"
-        raise CheckpointError(
-            f"{path} holds more than tensors and plain values ({what} loading would run), so "
-            "it is not loaded: cnnlab loads checkpoints with weights_only=True and never runs "
-            "code from a file; use a checkpoint written by cnnlab or a plain state dict"
-        ) from error
-    except Exception as error:  # a corrupt pickle fails in many ways (KeyError, EOFError, ...)
-        raise CheckpointError(
-            f"{path} is truncated or not a torch checkpoint ({type(error).__name__}); "
-            "use the run's best.pt or an earlier copy, or train again"
-        ) from error
+    from cnnlab.models.weights import read_torch_file
+
+    state = read_torch_file(
+        path,
+        map_location,
+        kind="torch checkpoint",
+        remedy="use the run's best.pt or an earlier copy, or train again",
+    )
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (it lacks {', '.join(missing)})")

@@ -319,8 +319,16 @@ def _fetch_torchvision_file(info: WeightsInfo, download: bool) -> Path:
     return path
 
 
-def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+def read_torch_file(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    kind: str = "torch file",
+    remedy: str = "use another copy of it",
+) -> Any:
     """``torch.load(weights_only=True)`` with one-line errors: a file never runs code.
+
+    ``kind`` names what the file should be and ``remedy`` what to do when it is truncated.
 
     Raises:
         CheckpointError: the file is missing, holds objects other than tensors and plain
@@ -332,15 +340,17 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe object"
+        # torch's message is a page of advice; the refused global is the one fact it holds
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error))
+        what = f"it names {refused.group(1)}, which" if refused else "an object that"
         raise CheckpointError(
-            f"{path} holds objects other than tensors and plain values and is not loaded "
-            f"(weights_only=True refused it: {first_line[:160]})"
+            f"{path} holds more than tensors and plain values ({what} loading would run), so "
+            "it is not loaded: cnnlab loads torch files with weights_only=True and never runs "
+            "code from a file; use a checkpoint written by cnnlab or a plain state dict"
         ) from error
     except Exception as error:  # a corrupt pickle fails in many ways (KeyError, EOFError, ...)
         raise CheckpointError(
-            f"{path} is truncated or not a torch file ({type(error).__name__}); "
-            "use another copy of it"
+            f"{path} is truncated or not a {kind} ({type(error).__name__}); {remedy}"
         ) from error
 
 
