@@ -50,10 +50,10 @@ def test_unmeasured_rows_say_so_and_measured_rows_name_seeds():
 
 
 def test_imagenet_cost_is_epochs_times_images_over_rate(monkeypatch):
-    assert results_module._imagenet_cost("vgg16", 74).startswith(NOT_MEASURED)
+    assert results_module._imagenet_cost("googlenet", 250).startswith(NOT_MEASURED)
     monkeypatch.setitem(results_module.IMAGENET_IMAGES_PER_SECOND, "vgg16", 1_281_167 / 3600)
     # one epoch takes exactly an hour at this rate
-    assert results_module._imagenet_cost("vgg16", 74).startswith("est. 74 h on this CPU")
+    assert results_module._imagenet_cost("vgg16", 74).startswith("est. 74 h on the 2-core")
 
 
 def test_cnnlab_results_prints_every_row_and_its_command(capsys):

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 NOT_MEASURED = "not measured"
 IMAGENET_TRAIN_IMAGES = 1_281_167
-# Training images/s at 224x224 by benchmarks/imagenet_step_rate.py, per model, once measured
-# on an unloaded machine (BENCHMARKS.md); a model missing here has no cost estimate.
-IMAGENET_IMAGES_PER_SECOND: dict[str, float] = {}
+# Training images/s at 224x224 (batch 16, 2 threads, bf16) by benchmarks/imagenet_step_rate.py
+# on the 2-core AMD EPYC, 2026-12-02, while a training run shared it (BENCHMARKS.md); a model
+# missing here has no cost estimate.
+IMAGENET_IMAGES_PER_SECOND: dict[str, float] = {"vgg16": 1.1, "resnet50": 1.6}
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def _imagenet_cost(model: str, epochs: int) -> str:
     if rate is None:  # the step rate was not measured: no estimate
         return f"{NOT_MEASURED} (estimate: benchmarks/imagenet_step_rate.py)"
     hours = epochs * IMAGENET_TRAIN_IMAGES / rate / 3600
-    return f"est. {hours:,.0f} h on this CPU ({rate:.1f} img/s); one GPU: not measured"
+    return (
+        f"est. {hours:,.0f} h on the 2-core EPYC ({rate:.1f} img/s, shared); one GPU: not measured"
+    )
 
 
 CIFAR_JPEG = "CIFAR-10 (JPEG q75 copy)"
