@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -254,30 +255,22 @@ def make_loader(
         world_size=world_size,
         drop_last=train if drop_last is None else drop_last,
     )
+    both: dict[str, Any] = dict(  # what both loaders take
+        train=train, device=device, channels_last=channels_last, input_size=input_size
+    )
     if isinstance(data, FolderImages):
         return FolderLoader(
-            data,
-            dataset,
-            sharding,
-            train=train,
-            device=device,
-            augment=augment,
-            channels_last=channels_last,
-            input_size=input_size,
-            num_workers=num_workers,
+            data, dataset, sharding, augment=augment, num_workers=num_workers, **both
         )
     return BatchLoader(
         data,
         sharding,
-        train=train,
-        device=device,
         augment=BatchAugment.from_name(
             augment, dataset_default=dataset.augment, crop_padding=dataset.crop_padding
         ),
         mean=dataset.mean,
         std=dataset.std,
-        channels_last=channels_last,
-        input_size=input_size,
+        **both,
     )
 
 
