@@ -271,7 +271,7 @@ def test_stochastic_depth_is_random_in_training_and_identity_in_eval():
 def test_stochastic_depth_on_a_plain_net_is_refused():
     with pytest.raises(CnnlabError, match="shortcuts"):
         create_model("plain56", drop_path=0.5)
-    with pytest.raises(CnnlabError, match="drop probability"):
+    with pytest.raises(CnnlabError, match=r"drop_path must be a number in \[0, 1\)"):
         create_model("resnet56", drop_path=1.5)
 
 
