@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torchvision.io import write_png
 
+from cnnlab.data import DatasetSplits, TensorImages
+
 CIFAR10_CLASSES = [
     "airplane",
     "automobile",
@@ -83,3 +85,31 @@ def write_mnist(root: Path, train_images, train_labels, test_images, test_labels
     write_idx(raw / "t10k-images-idx3-ubyte", np.asarray(test_images), 2051)
     write_idx(raw / "t10k-labels-idx1-ubyte", np.asarray(test_labels), 2049)
     return raw
+
+
+def numbered_dataset(
+    count: int,
+    augment: str,
+    *,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    crop_padding: int,
+) -> DatasetSplits:
+    """Random 3 x size x size images whose label is their index, so every batch says what it
+    holds; train and test are the same split."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8, generator=generator)
+    split = TensorImages(images, torch.arange(count))
+    return DatasetSplits(
+        name="numbered",
+        num_classes=count,
+        classes=[str(i) for i in range(count)],
+        input_size=(3, size, size),
+        mean=mean,
+        std=std,
+        train=split,
+        test=split,
+        augment=augment,
+        crop_padding=crop_padding,
+    )

@@ -7,9 +7,10 @@ import itertools
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
+from data_files import numbered_dataset as numbered_images
 from torchvision.io import write_png
 
-from cnnlab.data import DatasetSplits, FolderImages, TensorImages, load_dataset, make_loader
+from cnnlab.data import DatasetSplits, FolderImages, load_dataset, make_loader
 from cnnlab.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
@@ -19,21 +20,7 @@ MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
 def numbered_dataset(count: int = 50, augment: str = "crop+flip") -> DatasetSplits:
     """Random 3x8x8 images whose label is their index, so every batch says what it holds."""
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (count, 3, 8, 8), dtype=torch.uint8, generator=generator)
-    split = TensorImages(images, torch.arange(count))
-    return DatasetSplits(
-        name="numbered",
-        num_classes=count,
-        classes=[str(i) for i in range(count)],
-        input_size=(3, 8, 8),
-        mean=MEAN,
-        std=STD,
-        train=split,
-        test=split,
-        augment=augment,
-        crop_padding=2,
-    )
+    return numbered_images(count, augment, size=8, mean=MEAN, std=STD, crop_padding=2)
 
 
 def batches(loader, epoch=0, start_step=0):

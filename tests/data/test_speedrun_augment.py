@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from data_files import numbered_dataset
 
-from cnnlab.data import DatasetSplits, TensorImages, make_loader
+from cnnlab.data import DatasetSplits, make_loader
 from cnnlab.data.augment import BatchAugment
 from cnnlab.errors import ConfigError
 
@@ -14,21 +15,7 @@ MEAN, STD = (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)  # normalised values = 
 
 
 def numbered(count: int, augment: str) -> DatasetSplits:
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (count, 3, 6, 6), dtype=torch.uint8, generator=generator)
-    split = TensorImages(images, torch.arange(count))
-    return DatasetSplits(
-        name="numbered",
-        num_classes=count,
-        classes=[str(i) for i in range(count)],
-        input_size=(3, 6, 6),
-        mean=MEAN,
-        std=STD,
-        train=split,
-        test=split,
-        augment=augment,
-        crop_padding=4,
-    )
+    return numbered_dataset(count, augment, size=6, mean=MEAN, std=STD, crop_padding=4)
 
 
 def flips_by_image(loader, epoch: int, images: torch.Tensor) -> dict[int, bool]:
