@@ -843,14 +843,36 @@ def _add_plot(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or metrics.csv)")
     p.add_argument("--out", default="curves.png", help="PNG path (default curves.png)")
     p.add_argument("--metric", choices=METRICS, default="both", help="panels to draw")
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        type=_labelled_error,
+        metavar="LABEL=ERROR",
+        help="a horizontal line at a top-1 error (%%) on the error panel, e.g. the paper's "
+        "final test error: --reference 'He et al. 2016=8.75' (repeatable)",
+    )
     p.set_defaults(handler=_run_plot)
+
+
+def _labelled_error(text: str) -> tuple[str, float]:
+    label, _, value = text.rpartition("=")
+    try:
+        error = float(value)
+    except ValueError:
+        error = -1.0
+    if not label or not 0 <= error <= 100:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not LABEL=ERROR with an error in percent, e.g. 'He et al. 2016=8.75'"
+        )
+    return label, error
 
 
 def _run_plot(args) -> None:
     from cnnlab.viz.curves import plot_runs
     from cnnlab.viz.diagnosis import diagnose_run
 
-    _say(f"curves: {plot_runs(args.runs, args.out, args.metric)}")
+    _say(f"curves: {plot_runs(args.runs, args.out, args.metric, args.reference)}")
     for run in args.runs:
         _say(diagnose_run(run).text)
 

@@ -110,3 +110,17 @@ def test_bad_input_is_reported(tmp_path):
     (tmp_path / "empty" / "metrics.csv").write_text("epoch,train_loss,test_loss\n")
     with pytest.raises(CnnlabError, match="no epochs yet"):
         curves_figure([tmp_path / "empty"])
+
+
+def test_a_papers_error_is_a_labelled_horizontal_line_on_the_error_panel(tmp_path, cnnlab):
+    run = write_metrics(tmp_path / "resnet20", history("healthy")).parent
+    figure = curves_figure([run], references=[("He et al. 2016", 8.75)])
+    error_axis, loss_axis = figure.axes
+    line = _line(error_axis, "He et al. 2016: 8.75%")
+    assert list(line.get_ydata()) == [8.75, 8.75]
+    assert "He et al. 2016: 8.75%" not in [line.get_label() for line in loss_axis.get_lines()]
+    out = tmp_path / "fig6.png"
+    result = cnnlab("plot", str(run), "--reference", "He et al. 2016=8.75", "--out", str(out))
+    assert result.returncode == 0 and out.is_file()
+    result = cnnlab("plot", str(run), "--reference", "8.75", "--out", str(out))
+    assert result.returncode == 2 and "LABEL=ERROR" in result.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,7 +134,10 @@ def lr_steps(history: RunHistory) -> list[tuple[float, float, float]]:
 
 
 def curves_figure(
-    runs: list[RunHistory | str | Path], metric: str = "both", title: str | None = None
+    runs: list[RunHistory | str | Path],
+    metric: str = "both",
+    title: str | None = None,
+    references: Sequence[tuple[str, float]] = (),
 ) -> Figure:
     """Draw top-1 error (%) and/or loss against epochs, training dashed and test solid.
 
@@ -141,6 +145,8 @@ def curves_figure(
         runs: run directories, ``metrics.csv`` paths or already read histories.
         metric: ``"both"`` (error and loss side by side), ``"error"`` or ``"loss"``.
         title: the figure's title (default: the runs' names).
+        references: ``(label, error %)`` pairs drawn as horizontal lines on the error panel:
+            a paper's final test error to compare a reproduction with.
 
     Returns:
         The figure; each run's lines are labelled ``"<run> train"`` / ``"<run> test"``.
@@ -164,6 +170,15 @@ def curves_figure(
             else:
                 _draw_loss(axis, history, colour)
             _mark_lr_steps(axis, history, colour, annotate=index == 0 or len(histories) == 1)
+        if panel == "error":
+            for label, error in references:
+                axis.axhline(
+                    error,
+                    color="black",
+                    linestyle="-.",
+                    linewidth=1.0,
+                    label=f"{label}: {error:g}%",
+                )
         _finish_axis(axis, panel)
     names = ", ".join(h.label for h in histories)
     figure.suptitle(title or f"training curves: {names}", fontsize=11)
@@ -250,9 +265,14 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_runs(runs: list[str | Path], out: str | Path, metric: str = "both") -> Path:
+def plot_runs(
+    runs: list[str | Path],
+    out: str | Path,
+    metric: str = "both",
+    references: Sequence[tuple[str, float]] = (),
+) -> Path:
     """Draw the curves of ``runs`` into the PNG ``out``; the same as ``cnnlab plot``."""
-    return save_figure(curves_figure(runs, metric), out)
+    return save_figure(curves_figure(runs, metric, references=references), out)
 
 
 def redraw_run_curves(run_dir: Path, row: dict[str, float]) -> None:
