@@ -369,6 +369,38 @@ def begin_step(
 DEFAULT_MAX_MATRIX_BYTES = 2 * 1024**3
 
 
+class FlatMethod(torch.optim.Optimizer):
+    """Base of the closure methods that step one flat vector (newton, bfgs, cg, hessian_free).
+
+    A subclass names itself in ``method`` and passes its ``__init__`` arguments on with
+    ``hyperparameters(locals())``, so each hyperparameter and its default is written once, in the
+    signature (the registry reads the defaults from there too). Unusable parameters, and with
+    ``dense`` an ``n x n`` matrix over ``max_memory``, are refused when the optimizer is created.
+    """
+
+    method: str
+    dense: bool = False
+
+    def __init__(self, params, defaults: dict):
+        super().__init__(params, defaults)
+        objective = FlatObjective(self.param_groups, self.method)
+        if self.dense:
+            check_objective_matrix_fits(self.method, objective, self.param_groups[0])
+
+    def begin(self, closure: Closure | None) -> tuple[Closure, FlatObjective, dict, dict]:
+        """``begin_step`` for this method, the dense matrix checked again (groups may change)."""
+        closure, objective, group, state = begin_step(self, self.method, closure)
+        if self.dense:
+            check_objective_matrix_fits(self.method, objective, group)
+        return closure, objective, group, state
+
+
+def hyperparameters(init_locals: dict) -> dict:
+    """An optimizer ``__init__``'s arguments, from its ``locals()``, as torch's ``defaults``:
+    every argument but ``self`` and ``params`` (and the ``__class__`` cell ``super()`` adds)."""
+    return {k: v for k, v in init_locals.items() if k not in ("self", "params", "__class__")}
+
+
 def format_bytes(count: float) -> str:
     """Bytes in binary units, as memory is sold and as the lectures round (4e12 B = 3.6 TiB)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):

@@ -13,9 +13,8 @@ import torch
 
 from cnnlab.optim._objective import (
     DEFAULT_MAX_MATRIX_BYTES,
-    FlatObjective,
-    begin_step,
-    check_objective_matrix_fits,
+    FlatMethod,
+    hyperparameters,
     wolfe_search,
 )
 from cnnlab.optim.registry import register_optimizer
@@ -39,7 +38,7 @@ def bfgs_inverse_update(
     )
 
 
-class BFGS(torch.optim.Optimizer):
+class BFGS(FlatMethod):
     """Broyden-Fletcher-Goldfarb-Shanno with a strong-Wolfe line search.
 
     One ``step(closure)`` is one iteration: ``d = -H^-1 g``, a line search along ``d``, then the
@@ -57,6 +56,8 @@ class BFGS(torch.optim.Optimizer):
         force: build it even above ``max_memory``.
     """
 
+    method, dense = "bfgs", True
+
     def __init__(
         self,
         params,
@@ -67,15 +68,11 @@ class BFGS(torch.optim.Optimizer):
         max_memory: float = DEFAULT_MAX_MATRIX_BYTES,
         force: bool = False,
     ):
-        options = {"lr": lr, "c1": c1, "c2": c2, "tolerance_grad": tolerance_grad}
-        super().__init__(params, {**options, "max_memory": max_memory, "force": force})
-        objective = FlatObjective(self.param_groups, "bfgs")
-        check_objective_matrix_fits("bfgs", objective, self.param_groups[0])
+        super().__init__(params, hyperparameters(locals()))
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure, objective, group, state = begin_step(self, "bfgs", closure)
-        check_objective_matrix_fits("bfgs", objective, group)  # groups may have changed
+        closure, objective, group, state = self.begin(closure)
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
             return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
@@ -119,14 +116,6 @@ register_optimizer(
     "bfgs",
     order=2,
     state="n x n (inverse Hessian)",
-    defaults={
-        "lr": 1.0,
-        "c1": 1e-4,
-        "c2": 0.9,
-        "tolerance_grad": 1e-10,
-        "max_memory": DEFAULT_MAX_MATRIX_BYTES,
-        "force": False,
-    },
     source="cnnlab (lecture update)",
     summary="H^-1 <- (I - s y'/y's) H^-1 (I - y s'/y's) + s s'/y's; needs full batches",
     needs_closure=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim._objective import FlatObjective, begin_step, wolfe_search
+from cnnlab.optim._objective import FlatMethod, hyperparameters, wolfe_search
 from cnnlab.optim.registry import register_optimizer
 
 BETAS = ("fr", "pr+")
@@ -30,7 +30,7 @@ def conjugate_beta(rule: str, grad: torch.Tensor, previous_grad: torch.Tensor) -
     return max(0.0, float(grad @ (grad - previous_grad)) / denominator)
 
 
-class ConjugateGradient(torch.optim.Optimizer):
+class ConjugateGradient(FlatMethod):
     """Nonlinear CG; one ``step(closure)`` is one direction and one strong-Wolfe line search.
 
     Restarts with the steepest descent every ``restart_every`` iterations (default: the number
@@ -47,6 +47,8 @@ class ConjugateGradient(torch.optim.Optimizer):
         tolerance_grad: a step with no gradient element above this changes nothing.
     """
 
+    method = "cg"
+
     def __init__(
         self,
         params,
@@ -59,22 +61,11 @@ class ConjugateGradient(torch.optim.Optimizer):
     ):
         if beta not in BETAS:
             raise ConfigError(f"cg beta must be one of {', '.join(BETAS)}, got '{beta}'")
-        super().__init__(
-            params,
-            {
-                "lr": lr,
-                "beta": beta,
-                "c1": c1,
-                "c2": c2,
-                "restart_every": restart_every,
-                "tolerance_grad": tolerance_grad,
-            },
-        )
-        FlatObjective(self.param_groups, "cg")  # refuse unusable parameters now
+        super().__init__(params, hyperparameters(locals()))
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure, objective, group, state = begin_step(self, "cg", closure)
+        closure, objective, group, state = self.begin(closure)
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
             return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
@@ -110,14 +101,6 @@ register_optimizer(
     "cg",
     order=2,
     state="2x (direction, gradient)",
-    defaults={
-        "lr": 1.0,
-        "beta": "pr+",
-        "c1": 1e-4,
-        "c2": 0.1,
-        "restart_every": 0,
-        "tolerance_grad": 1e-10,
-    },
     source="cnnlab (FR / PR+)",
     summary="d <- -g + beta d; strong-Wolfe line search; restarts",
     needs_closure=True,

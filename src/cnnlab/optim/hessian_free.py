@@ -21,7 +21,7 @@ import math
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim._objective import FlatObjective, begin_step
+from cnnlab.optim._objective import FlatMethod, hyperparameters
 from cnnlab.optim.line_search import backtracking
 from cnnlab.optim.registry import register_optimizer
 
@@ -81,7 +81,7 @@ def truncated_cg(
     return saved
 
 
-class HessianFree(torch.optim.Optimizer):
+class HessianFree(FlatMethod):
     """Martens' Hessian-free method; one ``step(closure)`` is one damped, truncated Newton step.
 
     The state between steps is the previous CG solution (one parameter-sized vector) and the
@@ -99,6 +99,8 @@ class HessianFree(torch.optim.Optimizer):
             network output; otherwise the Hessian) or ``"hessian"``.
     """
 
+    method = "hessian_free"
+
     def __init__(
         self,
         params,
@@ -112,21 +114,11 @@ class HessianFree(torch.optim.Optimizer):
             raise ConfigError(
                 f"hessian_free curvature must be one of {', '.join(CURVATURES)}, got '{curvature}'"
             )
-        super().__init__(
-            params,
-            {
-                "lr": lr,
-                "damping": damping,
-                "cg_max_iter": cg_max_iter,
-                "cg_decay": cg_decay,
-                "curvature": curvature,
-            },
-        )
-        FlatObjective(self.param_groups, "hessian_free")  # refuse unusable parameters now
+        super().__init__(params, hyperparameters(locals()))
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure, objective, group, state = begin_step(self, "hessian_free", closure)
+        closure, objective, group, state = self.begin(closure)
         damping = state.get("damping", group["damping"])
         value, grad = objective.value_and_grad_with_graph(
             closure, gauss_newton=group["curvature"] == "gauss_newton"
@@ -182,13 +174,6 @@ register_optimizer(
     "hessian_free",
     order=2,
     state="1x (CG solution)",
-    defaults={
-        "lr": 1.0,
-        "damping": 0.1,
-        "cg_max_iter": 50,
-        "cg_decay": 0.95,
-        "curvature": "gauss_newton",
-    },
     source="cnnlab (Martens 2010)",
     summary="truncated CG on (G + lambda I) d = -g (Gauss-Newton G), LM damping, warm start",
     needs_closure=True,

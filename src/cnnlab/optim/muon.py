@@ -27,6 +27,7 @@ from collections.abc import Iterable
 import torch
 
 from cnnlab.errors import ConfigError
+from cnnlab.optim._objective import hyperparameters
 from cnnlab.optim.registry import register_optimizer
 
 
@@ -70,16 +71,7 @@ class Muon(torch.optim.Optimizer):
         normalize: bool = True,
         orthogonalize: bool = True,
     ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            ns_steps=ns_steps,
-            normalize=normalize,
-            orthogonalize=orthogonalize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
         for group in self.param_groups:
             flat = [p for p in group["params"] if p.dim() < 2]
             if group["orthogonalize"] and flat:

@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab.optim._objective import (
-    DEFAULT_MAX_MATRIX_BYTES,
-    FlatObjective,
-    begin_step,
-    check_objective_matrix_fits,
-)
+from cnnlab.optim._objective import DEFAULT_MAX_MATRIX_BYTES, FlatMethod, hyperparameters
 from cnnlab.optim.line_search import backtracking
 from cnnlab.optim.registry import register_optimizer
 
@@ -43,7 +38,7 @@ def regularised_newton_direction(
     return -grad, float("inf")
 
 
-class Newton(torch.optim.Optimizer):
+class Newton(FlatMethod):
     """Newton's method with an exact Hessian (by vmapped double backward) and a line search.
 
     One ``step(closure)`` is one Newton iteration: gradient and Hessian at ``theta``, the
@@ -58,6 +53,8 @@ class Newton(torch.optim.Optimizer):
         force: build the Hessian even above ``max_memory``.
     """
 
+    method, dense = "newton", True
+
     def __init__(
         self,
         params,
@@ -66,15 +63,11 @@ class Newton(torch.optim.Optimizer):
         max_memory: float = DEFAULT_MAX_MATRIX_BYTES,
         force: bool = False,
     ):
-        options = {"lr": lr, "damping": damping, "max_memory": max_memory, "force": force}
-        super().__init__(params, options)
-        objective = FlatObjective(self.param_groups, "newton")
-        check_objective_matrix_fits("newton", objective, self.param_groups[0])
+        super().__init__(params, hyperparameters(locals()))
 
     @torch.no_grad()
     def step(self, closure=None):
-        closure, objective, group, state = begin_step(self, "newton", closure)
-        check_objective_matrix_fits("newton", objective, group)  # groups may have changed
+        closure, objective, group, state = self.begin(closure)
         value, grad = objective.value_and_grad_with_graph(closure)
         hessian = objective.hessian()
         objective.release()
@@ -96,7 +89,6 @@ register_optimizer(
     "newton",
     order=2,
     state="n x n (Hessian)",
-    defaults={"lr": 1.0, "damping": 0.0, "max_memory": DEFAULT_MAX_MATRIX_BYTES, "force": False},
     source="cnnlab (exact Hessian)",
     summary="theta <- theta - (H + a I)^-1 g, backtracking line search",
     needs_closure=True,

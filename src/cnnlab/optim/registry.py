@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -87,7 +88,7 @@ def register_optimizer(
     *,
     order: int,
     state: str,
-    defaults: dict,
+    defaults: dict | None = None,
     source: str,
     summary: str = "",
     needs_closure: bool = False,
@@ -98,16 +99,20 @@ def register_optimizer(
     ``needs_closure`` marks optimizers whose ``step`` must re-evaluate the loss (line searches,
     second-order methods): the training engine then passes a closure over the current batch.
     ``domains`` narrows a hyperparameter's domain for this optimizer (Nesterov's momentum must
-    be above 0), over ``HYPERPARAMETER_DOMAINS``.
+    be above 0), over ``HYPERPARAMETER_DOMAINS``. Without ``defaults``, the keyword defaults of
+    the factory's signature (an optimizer class's ``__init__``) are the hyperparameters.
     """
 
     def decorate(factory: OptimizerFactory) -> OptimizerFactory:
+        if defaults is None:
+            parameters = inspect.signature(factory).parameters.values()
+            hyperparameters = {p.name: p.default for p in parameters if p.default is not p.empty}
         _REGISTRY[name] = OptimizerEntry(
             name,
             factory,
             order,
             state,
-            dict(defaults),
+            dict(hyperparameters if defaults is None else defaults),
             source,
             summary,
             needs_closure,
