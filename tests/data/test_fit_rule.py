@@ -96,3 +96,14 @@ def test_far_smaller_images_are_resized_and_a_model_that_fits_keeps_them(tmp_pat
     assert "images padded" not in out and "images resized" not in out  # global pooling: kept
     config = yaml.safe_load((tmp_path / "resnet" / "config.yaml").read_text())
     assert config["input_size"] is None
+
+
+def test_lr_find_fits_mnist_to_lenet5_as_train_does(tiny_mnist, tmp_path, capsys):
+    from cnnlab.viz.lr_find import lr_find
+
+    result = lr_find("lenet5", "mnist", data_dir=str(tiny_mnist), batch_size=8, steps=5)
+    assert len(result.lrs) == 5 and np.isfinite(result.losses).all()
+    argv = ["lr-find", "lenet5", "--data", "mnist", "--data-dir", str(tiny_mnist)]
+    assert (
+        main([*argv, "--steps", "5", "--batch-size", "8", "--out", str(tmp_path / "lr.png")]) == 0
+    )

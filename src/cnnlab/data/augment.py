@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, GeometryError
 
 TENSOR_AUGMENTATIONS = ("default", "none", "crop", "flip", "crop+flip")
 AUGMENT_PARTS = ("none", "crop", "flip", "translateN", "altflip")
@@ -201,6 +201,48 @@ def describe_fit(have: Sequence[int], want: Sequence[int]) -> str:
         f"images resized (bilinear) from {have_text} to {want_text}: the model needs "
         f"{want_text}, too far from {have_text} to pad (up to {PAD_LIMIT} pixels a side)"
     )
+
+
+def input_error(
+    model: torch.nn.Module,
+    size: Sequence[int],
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+) -> Exception | None:
+    """The error ``model`` raises on one input of ``(C, H, W)`` ``size``, or None if it takes it."""
+    probe = torch.zeros(1, *size, device=device)
+    if channels_last:
+        probe = probe.contiguous(memory_format=torch.channels_last)
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(probe)
+    except (RuntimeError, GeometryError) as error:
+        return error
+    finally:
+        model.train(was_training)
+    return None
+
+
+def fitted_input_size(
+    model: torch.nn.Module,
+    data_size: Sequence[int],
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+) -> tuple[int, ...]:
+    """What to feed ``model`` with images of ``data_size``: their own size when the model takes
+    it, else the model's ``default_input_size`` (with the data's channels) when it takes that.
+
+    Every command that feeds a dataset to a model asks here, so ``train``, ``lr-find`` and the
+    rest pad MNIST into LeNet-5's 32x32 field alike (:func:`fit_input_size` does the fitting).
+    """
+    data_size = tuple(int(s) for s in data_size)
+    if input_error(model, data_size, device, channels_last) is None:
+        return data_size
+    own = (data_size[0], *getattr(model, "default_input_size", data_size)[1:])
+    if own != data_size and input_error(model, own, device, channels_last) is None:
+        return own
+    return data_size
 
 
 def fit_input_size(

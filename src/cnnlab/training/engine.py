@@ -41,7 +41,6 @@ from cnnlab.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_
 from cnnlab.errors import (
     CheckpointError,
     ConfigError,
-    GeometryError,
     TrainingDivergedError,
     check_output_path,
 )
@@ -461,15 +460,15 @@ class Trainer:
         its own ``default_input_size``: padded or resized by ``data.augment.fit_method``'s
         rule. The size is written into the config, so evaluation and resuming fit alike.
         """
-        from cnnlab.data.augment import describe_fit
+        from cnnlab.data.augment import describe_fit, fitted_input_size, input_error
 
         data_size = tuple(self.dataset.input_size)
-        own = (data_size[0], *getattr(model, "default_input_size", data_size)[1:])
-        if self.config.input_size is None and self._input_error(model, self.input_size):
-            if own != data_size and not self._input_error(model, own):
-                self.input_size = own
-                self.config.input_size = list(own)
-        error = self._input_error(model, self.input_size)
+        if self.config.input_size is None:
+            fitted = fitted_input_size(model, data_size, self.device, self.channels_last)
+            if fitted != data_size:
+                self.input_size = fitted
+                self.config.input_size = list(fitted)
+        error = input_error(model, self.input_size, self.device, self.channels_last)
         if error is not None:
             raise ConfigError(
                 f"model '{self.config.model}' cannot take {self.config.data}'s "
@@ -478,21 +477,6 @@ class Trainer:
             ) from error
         if self.input_size[1:] != data_size[1:]:
             self._say(f"{self.config.data}: {describe_fit(data_size, self.input_size)}")
-
-    def _input_error(self, model: nn.Module, size: tuple[int, ...]) -> Exception | None:
-        """The error ``model`` raises on one ``size`` input, or None when it takes it."""
-        probe = torch.zeros(1, *size, device=self.device)
-        if self.channels_last:
-            probe = probe.contiguous(memory_format=torch.channels_last)
-        was_training = model.training
-        try:
-            with torch.no_grad():
-                model.eval()(probe)
-        except (RuntimeError, GeometryError) as error:
-            return error
-        finally:
-            model.train(was_training)
-        return None
 
     def _load_state(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or "optimizer" not in state:

@@ -294,6 +294,7 @@ def lr_find(
     fed the training split with the dataset's default augmentation.
     """
     from cnnlab.data import load_dataset, make_loader
+    from cnnlab.data.augment import fitted_input_size
     from cnnlab.models import create_model
     from cnnlab.optim import create_optimizer, optimizer_entry
     from cnnlab.training.losses import create_loss
@@ -303,8 +304,15 @@ def lr_find(
     model = create_model(
         model_name, num_classes=dataset.num_classes, in_chans=dataset.input_size[0]
     ).to(device)
+    input_size = fitted_input_size(model, dataset.input_size, device)  # as `cnnlab train` fits
     loader = make_loader(
-        "train", dataset, batch_size=batch_size, train=True, device=device, seed=seed
+        "train",
+        dataset,
+        batch_size=batch_size,
+        train=True,
+        device=device,
+        seed=seed,
+        input_size=input_size,
     )
     opt = create_optimizer(optimizer, model, lr=start_lr, **optimizer_hp)
     loss_fn = create_loss(model.default_loss)
