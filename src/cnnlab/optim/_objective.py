@@ -20,6 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from cnnlab.errors import ConfigError
 from cnnlab.optim.line_search import LineSearchResult, strong_wolfe
+from cnnlab.optim.registry import register_optimizer
 
 Closure = Callable[[], torch.Tensor]
 
@@ -372,14 +373,22 @@ DEFAULT_MAX_MATRIX_BYTES = 2 * 1024**3
 class FlatMethod(torch.optim.Optimizer):
     """Base of the closure methods that step one flat vector (newton, bfgs, cg, hessian_free).
 
-    A subclass names itself in ``method`` and passes its ``__init__`` arguments on with
-    ``hyperparameters(locals())``, so each hyperparameter and its default is written once, in the
-    signature (the registry reads the defaults from there too). Unusable parameters, and with
-    ``dense`` an ``n x n`` matrix over ``max_memory``, are refused when the optimizer is created.
+    A subclass names itself in ``method``, says what it keeps, where it comes from and its rule
+    as class keywords (``state``, ``source``, ``summary``; it is registered with them) and
+    passes its ``__init__`` arguments on with ``hyperparameters(locals())``, so each
+    hyperparameter and its default is written once, in the signature, which the registry reads.
+    Unusable parameters, and with ``dense`` an ``n x n`` matrix over ``max_memory``, are refused
+    when the optimizer is created and again at each step (groups may change); ``iterate`` is
+    the method's own iteration.
     """
 
     method: str
     dense: bool = False
+
+    def __init_subclass__(cls, *, state: str, source: str, summary: str, **kwargs):
+        super().__init_subclass__(**kwargs)
+        about = dict(order=2, state=state, source=source, summary=summary, needs_closure=True)
+        register_optimizer(cls.method, **about)(cls)
 
     def __init__(self, params, defaults: dict):
         super().__init__(params, defaults)
@@ -387,12 +396,19 @@ class FlatMethod(torch.optim.Optimizer):
         if self.dense:
             check_objective_matrix_fits(self.method, objective, self.param_groups[0])
 
-    def begin(self, closure: Closure | None) -> tuple[Closure, FlatObjective, dict, dict]:
-        """``begin_step`` for this method, the dense matrix checked again (groups may change)."""
+    @torch.no_grad()
+    def step(self, closure=None):
         closure, objective, group, state = begin_step(self, self.method, closure)
         if self.dense:
             check_objective_matrix_fits(self.method, objective, group)
-        return closure, objective, group, state
+        value, grad = self.iterate(closure, objective, group, state)
+        return torch.tensor(value, dtype=grad.dtype)
+
+    def iterate(
+        self, closure: Closure, objective: FlatObjective, group: dict, state: dict
+    ) -> tuple[float, torch.Tensor]:
+        """One iteration from the current parameters: the objective there and its gradient."""
+        raise NotImplementedError
 
 
 def hyperparameters(init_locals: dict) -> dict:

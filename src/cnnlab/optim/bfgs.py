@@ -17,7 +17,6 @@ from cnnlab.optim._objective import (
     hyperparameters,
     wolfe_search,
 )
-from cnnlab.optim.registry import register_optimizer
 
 
 def bfgs_inverse_update(
@@ -38,7 +37,12 @@ def bfgs_inverse_update(
     )
 
 
-class BFGS(FlatMethod):
+class BFGS(
+    FlatMethod,
+    state="n x n (inverse Hessian)",
+    source="cnnlab (lecture update)",
+    summary="H^-1 <- (I - s y'/y's) H^-1 (I - y s'/y's) + s s'/y's; needs full batches",
+):
     """Broyden-Fletcher-Goldfarb-Shanno with a strong-Wolfe line search.
 
     One ``step(closure)`` is one iteration: ``d = -H^-1 g``, a line search along ``d``, then the
@@ -70,12 +74,10 @@ class BFGS(FlatMethod):
     ):
         super().__init__(params, hyperparameters(locals()))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        closure, objective, group, state = self.begin(closure)
+    def iterate(self, closure, objective, group, state):
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
-            return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
+            return value, grad  # converged: stay (as torch's L-BFGS)
         first = "inverse_hessian" not in state
         if first:
             state["inverse_hessian"] = torch.eye(
@@ -109,14 +111,4 @@ class BFGS(FlatMethod):
             inverse_hessian = torch.eye(objective.numel, dtype=grad.dtype, device=grad.device)
         state["inverse_hessian"] = inverse_hessian
         state["n_iter"] += 1
-        return torch.tensor(value, dtype=grad.dtype)
-
-
-register_optimizer(
-    "bfgs",
-    order=2,
-    state="n x n (inverse Hessian)",
-    source="cnnlab (lecture update)",
-    summary="H^-1 <- (I - s y'/y's) H^-1 (I - y s'/y's) + s s'/y's; needs full batches",
-    needs_closure=True,
-)(BFGS)
+        return value, grad

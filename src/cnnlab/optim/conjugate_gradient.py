@@ -12,7 +12,6 @@ import torch
 
 from cnnlab.errors import ConfigError
 from cnnlab.optim._objective import FlatMethod, hyperparameters, wolfe_search
-from cnnlab.optim.registry import register_optimizer
 
 BETAS = ("fr", "pr+")
 
@@ -30,7 +29,12 @@ def conjugate_beta(rule: str, grad: torch.Tensor, previous_grad: torch.Tensor) -
     return max(0.0, float(grad @ (grad - previous_grad)) / denominator)
 
 
-class ConjugateGradient(FlatMethod):
+class ConjugateGradient(
+    FlatMethod,
+    state="2x (direction, gradient)",
+    source="cnnlab (FR / PR+)",
+    summary="d <- -g + beta d; strong-Wolfe line search; restarts",
+):
     """Nonlinear CG; one ``step(closure)`` is one direction and one strong-Wolfe line search.
 
     Restarts with the steepest descent every ``restart_every`` iterations (default: the number
@@ -63,12 +67,10 @@ class ConjugateGradient(FlatMethod):
             raise ConfigError(f"cg beta must be one of {', '.join(BETAS)}, got '{beta}'")
         super().__init__(params, hyperparameters(locals()))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        closure, objective, group, state = self.begin(closure)
+    def iterate(self, closure, objective, group, state):
         value, grad = objective.value_and_grad(closure)
         if not float(grad.abs().max()) > group["tolerance_grad"]:
-            return torch.tensor(value, dtype=grad.dtype)  # converged: stay (as torch's L-BFGS)
+            return value, grad  # converged: stay (as torch's L-BFGS)
         restart_every = group["restart_every"] or objective.numel
         since_restart = state.get("since_restart", 0)
         direction = -grad
@@ -94,14 +96,4 @@ class ConjugateGradient(FlatMethod):
                 state.pop(key, None)
             state["since_restart"] = 0
         state["n_iter"] = state.get("n_iter", 0) + 1
-        return torch.tensor(value, dtype=grad.dtype)
-
-
-register_optimizer(
-    "cg",
-    order=2,
-    state="2x (direction, gradient)",
-    source="cnnlab (FR / PR+)",
-    summary="d <- -g + beta d; strong-Wolfe line search; restarts",
-    needs_closure=True,
-)(ConjugateGradient)
+        return value, grad

@@ -23,7 +23,6 @@ import torch
 from cnnlab.errors import ConfigError
 from cnnlab.optim._objective import FlatMethod, hyperparameters
 from cnnlab.optim.line_search import backtracking
-from cnnlab.optim.registry import register_optimizer
 
 CURVATURES = ("gauss_newton", "hessian")
 
@@ -81,7 +80,12 @@ def truncated_cg(
     return saved
 
 
-class HessianFree(FlatMethod):
+class HessianFree(
+    FlatMethod,
+    state="1x (CG solution)",
+    source="cnnlab (Martens 2010)",
+    summary="truncated CG on (G + lambda I) d = -g (Gauss-Newton G), LM damping, warm start",
+):
     """Martens' Hessian-free method; one ``step(closure)`` is one damped, truncated Newton step.
 
     The state between steps is the previous CG solution (one parameter-sized vector) and the
@@ -116,9 +120,7 @@ class HessianFree(FlatMethod):
             )
         super().__init__(params, hyperparameters(locals()))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        closure, objective, group, state = self.begin(closure)
+    def iterate(self, closure, objective, group, state):
         damping = state.get("damping", group["damping"])
         value, grad = objective.value_and_grad_with_graph(
             closure, gauss_newton=group["curvature"] == "gauss_newton"
@@ -167,14 +169,4 @@ class HessianFree(FlatMethod):
         state["damping"] = damping
         state["n_iter"] = state.get("n_iter", 0) + 1
         state["evaluations"] = state.get("evaluations", 0) + evaluations
-        return torch.tensor(value, dtype=grad.dtype)
-
-
-register_optimizer(
-    "hessian_free",
-    order=2,
-    state="1x (CG solution)",
-    source="cnnlab (Martens 2010)",
-    summary="truncated CG on (G + lambda I) d = -g (Gauss-Newton G), LM damping, warm start",
-    needs_closure=True,
-)(HessianFree)
+        return value, grad

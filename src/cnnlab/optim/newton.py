@@ -12,7 +12,6 @@ import torch
 
 from cnnlab.optim._objective import DEFAULT_MAX_MATRIX_BYTES, FlatMethod, hyperparameters
 from cnnlab.optim.line_search import backtracking
-from cnnlab.optim.registry import register_optimizer
 
 
 def regularised_newton_direction(
@@ -38,7 +37,12 @@ def regularised_newton_direction(
     return -grad, float("inf")
 
 
-class Newton(FlatMethod):
+class Newton(
+    FlatMethod,
+    state="n x n (Hessian)",
+    source="cnnlab (exact Hessian)",
+    summary="theta <- theta - (H + a I)^-1 g, backtracking line search",
+):
     """Newton's method with an exact Hessian (by vmapped double backward) and a line search.
 
     One ``step(closure)`` is one Newton iteration: gradient and Hessian at ``theta``, the
@@ -65,9 +69,7 @@ class Newton(FlatMethod):
     ):
         super().__init__(params, hyperparameters(locals()))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        closure, objective, group, state = self.begin(closure)
+    def iterate(self, closure, objective, group, state):
         value, grad = objective.value_and_grad_with_graph(closure)
         hessian = objective.hessian()
         objective.release()
@@ -82,14 +84,4 @@ class Newton(FlatMethod):
         objective.set(theta + result.step * direction)
         state["n_iter"] = state.get("n_iter", 0) + 1
         state["damping_used"] = alpha
-        return torch.tensor(value, dtype=grad.dtype)
-
-
-register_optimizer(
-    "newton",
-    order=2,
-    state="n x n (Hessian)",
-    source="cnnlab (exact Hessian)",
-    summary="theta <- theta - (H + a I)^-1 g, backtracking line search",
-    needs_closure=True,
-)(Newton)
+        return value, grad
