@@ -65,6 +65,12 @@ def _shared(*names: str, out: str | None = None) -> argparse.ArgumentParser:
     return parent
 
 
+def _options(args: argparse.Namespace, *names: str) -> dict:
+    """The parsed options ``names`` as keyword arguments of the same names, for the library
+    functions whose keywords are the command's options."""
+    return {name: getattr(args, name) for name in names}
+
+
 def _device(name: str) -> str:
     """``auto`` made concrete for the functions that take a torch device."""
     if name != "auto":
@@ -158,9 +164,7 @@ def _run_summary(args) -> None:
         result = summary(
             args.model,
             input_size=input_size,
-            batch_size=args.batch_size,
-            depth=args.depth,
-            all_activations=args.all_activations,
+            **_options(args, "batch_size", "depth", "all_activations"),
         )
     if args.json:
         print(result.to_json())
@@ -259,9 +263,8 @@ def _run_datasets(args) -> None:
         return
     dataset = load_dataset(
         args.name,
-        data_dir=args.data_dir,
         download=not args.no_download,
-        skip_bad_images=args.skip_bad_images,
+        **_options(args, "data_dir", "skip_bad_images"),
     )
     console.print(dataset_table(dataset))
 
@@ -520,15 +523,9 @@ def _run_evaluate(args) -> None:
 
     result = evaluate(
         args.checkpoints,
-        data=args.data,
-        data_dir=args.data_dir,
-        tta=args.tta,
-        device=args.device,
-        batch_size=args.batch_size,
         use_ema=args.ema,
-        weights=args.weights,
-        weights_file=args.weights_file,
-        amp=args.amp,
+        **_options(args, "data", "data_dir", "tta", "device", "batch_size"),
+        **_options(args, "weights", "weights_file", "amp"),
     )
     several = len(result.checkpoints) > 1
     kind = f"ensemble of {len(result.checkpoints)}" if several else result.checkpoints[0]
@@ -569,11 +566,8 @@ def _run_predict(args) -> None:
     predictions, how = predict(
         args.source,
         args.images,
-        weights=args.weights,
-        weights_file=args.weights_file,
-        top=args.top,
-        tta=args.tta,
         device=_device(args.device),
+        **_options(args, "weights", "weights_file", "top", "tta"),
     )
     _say(how)
     for prediction in predictions:
@@ -631,8 +625,7 @@ def _run_filters(args) -> None:
         args.checkpoint,
         args.layer,
         args.out,
-        weights=args.weights,
-        weights_file=args.weights_file,
+        **_options(args, "weights", "weights_file"),
     )
     (filters, channels), (all_filters, all_channels) = grid.shown, grid.total
     kh, kw = grid.tile
@@ -666,8 +659,7 @@ def _run_features(args) -> None:
         args.image,
         layers,
         args.out,
-        weights=args.weights,
-        weights_file=args.weights_file,
+        **_options(args, "weights", "weights_file"),
     )
     _say(f"image normalised with the mean and std of {stats.source}")
     for name, layer_maps in maps.items():
@@ -727,8 +719,7 @@ def _run_saliency(args) -> None:
         args.image,
         args.out,
         args.target,
-        weights=args.weights,
-        weights_file=args.weights_file,
+        **_options(args, "weights", "weights_file"),
     )
     peak = divmod(int(maps.occlusion.argmax()), maps.occlusion.shape[1])
     _say(
@@ -768,14 +759,8 @@ def _run_landscape(args) -> None:
     path, landscape = save_landscape(
         args.checkpoint,
         args.data,
-        grid=args.grid,
-        span=args.span,
-        batches=args.batches,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        data_dir=args.data_dir,
         device=_device(args.device),
-        out=args.out,
+        **_options(args, "grid", "span", "batches", "batch_size", "seed", "data_dir", "out"),
     )
     _say(landscape.describe())
     _say(f"landscape -> {path}")
@@ -808,11 +793,8 @@ def _run_gradflow(args) -> None:
     path, flows = save_gradflow(
         args.sources,
         args.data,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        data_dir=args.data_dir,
         device=_device(args.device),
-        out=args.out,
+        **_options(args, "batch_size", "seed", "data_dir", "out"),
     )
     table = Table(title="weight-gradient norms")
     for column in ("model", "layers", "first layer", "last layer", "first / last", "loss"):
@@ -937,14 +919,9 @@ def _run_lr_find(args) -> None:
         result = lr_find(
             args.model,
             args.data,
-            data_dir=args.data_dir,
-            optimizer=args.optimizer,
-            batch_size=args.batch_size,
-            start_lr=args.start_lr,
-            end_lr=args.end_lr,
-            steps=args.steps,
             device=_device(args.device),
-            seed=args.seed,
+            **_options(args, "data_dir", "optimizer", "batch_size", "start_lr", "end_lr"),
+            **_options(args, "steps", "seed"),
             progress=lambda step: progress.update(task, completed=step),
         )
     title = f"learning-rate range test: {args.model} on {args.data}, {args.optimizer}"
@@ -1054,8 +1031,7 @@ def _run_export(args) -> None:
         args.out,
         input_size=parse_input_size(args.input) if args.input else None,
         dynamic_batch=args.dynamic_batch,
-        weights=args.weights,
-        weights_file=args.weights_file,
+        **_options(args, "weights", "weights_file"),
     )
     _say(result.describe())
 
