@@ -31,6 +31,8 @@ IMPROVING_LOSS_SLOPE = 0.02  # training loss still falls by this fraction per ep
 IMPROVING_ACCURACY_SLOPE = 0.25  # or test accuracy still rises by this many points per epoch
 HUGE_LR_FACTOR = 100.0  # a rate this many times the optimizer's default is huge
 HUGE_LR = 1.0  # ... and, the optimizer unknown, a rate no first-order method trains at
+DECAYED_LOSS_FALL = 0.05  # training loss still fell this fraction in the epoch before lr halved
+DECAYED_TRAIN_TOP1 = 80.0  # ... and the training set ends this far from fitted (top-1 %)
 
 
 @dataclass
@@ -39,7 +41,8 @@ class Finding:
 
     Attributes:
         kind: ``diverging``, ``saturated``, ``skipped``, ``oscillating``, ``plateau``,
-            ``stalled``, ``overfitting``, ``still_improving``, ``healthy`` or ``too_short``.
+            ``stalled``, ``decayed_early``, ``overfitting``, ``still_improving``, ``healthy`` or
+            ``too_short``.
         message: what it means and what to do, one sentence.
         evidence: the numbers the finding rests on.
     """
@@ -57,6 +60,7 @@ class Finding:
             "oscillating",
             "plateau",
             "stalled",
+            "decayed_early",
             "overfitting",
         )
 
@@ -222,7 +226,7 @@ def _diagnose_trained(rows: list[dict[str, float]], optimizer: str | None) -> Di
         elif train_loss[-1] > (1 - STALLED_DROP) * train_loss[0]:
             findings.append(_stalled(rows, train_loss))
         else:
-            findings.append(_healthy(rows, train_loss))
+            findings.append(_decayed_early(rows, train_loss) or _healthy(rows, train_loss))
     return Diagnosis(findings)
 
 
@@ -373,6 +377,34 @@ def _still_improving(rows: list[dict[str, float]], train_loss: list[float]) -> F
         "(`cnnlab resume RUN_DIR --epochs N`)",
         f"over the last epochs the training loss fell {100 * loss_fall:.1f}% per epoch and "
         f"test accuracy rose {accuracy_rise:.2f} points per epoch; test loss at its lowest",
+    )
+
+
+def _decayed_early(rows: list[dict[str, float]], train_loss: list[float]) -> Finding | None:
+    """A loss that flattened because the schedule cut the rate while the network was still
+    learning fast, not because it converged: a rate too low at the start, so the learning
+    began late (LeNet-5 at lr 1e-4 ends at 65% where lr 1e-3 reaches 98%)."""
+    rates = [row.get("lr") for row in rows]
+    fitted = rows[-1].get("train_top1", 0.0) >= DECAYED_TRAIN_TOP1
+    if fitted or any(rate is None for rate in rates) or len(rows) < 3:
+        return None
+    peak = rates.index(max(rates))
+    cut = next((i for i in range(peak + 1, len(rates)) if rates[i] <= rates[peak] / 2), None)
+    if cut is None or cut < 2 or not train_loss[cut - 2] > 0:
+        return None
+    fall = (train_loss[cut - 2] - train_loss[cut - 1]) / train_loss[cut - 2]
+    if fall < DECAYED_LOSS_FALL:
+        return None
+    accuracy = (
+        f"; test top-1 {rows[-1]['test_top1']:.2f}% at the end" if "test_top1" in rows[-1] else ""
+    )
+    return Finding(
+        "decayed_early",
+        "the loss was still falling fast when the schedule cut the learning rate, and "
+        "flattened after: the run stopped learning because the rate became small, not because "
+        "it converged; raise the learning rate (`cnnlab lr-find`) or decay it later",
+        f"training loss fell {100 * fall:.1f}% in epoch {_epoch(rows, cut - 1)}, just before "
+        f"lr {rates[cut - 1]:.3g} -> {rates[cut]:.3g}{accuracy}",
     )
 
 
