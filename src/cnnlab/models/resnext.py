@@ -21,19 +21,26 @@ from cnnlab.models.resnet import (
 PAPER = "Xie et al. 2017"
 
 
-@register_model(input_size=IMAGENET_INPUT_SIZE)
-def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
-    """ResNeXt-50 (32x4d) (Xie et al. 2017, Table 1): ResNet-50's layout with 32 groups of 4
-    channels in the first stage's 3x3 convs; torchvision-compatible."""
+def _imagenet_resnext(
+    layers: tuple[int, ...], width: int, num_classes: int, in_chans: int, **kwargs
+) -> ResNet:
+    """ResNet's ImageNet layout with bottlenecks of 32 groups of ``width`` channels."""
     return imagenet_resnet(
         Bottleneck,
-        (3, 4, 6, 3),
+        layers,
         groups=32,
-        width_per_group=4,
+        width_per_group=width,
         num_classes=num_classes,
         in_chans=in_chans,
         **kwargs,
     )
+
+
+@register_model(input_size=IMAGENET_INPUT_SIZE)
+def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    """ResNeXt-50 (32x4d) (Xie et al. 2017, Table 1): ResNet-50's layout with 32 groups of 4
+    channels in the first stage's 3x3 convs; torchvision-compatible."""
+    return _imagenet_resnext((3, 4, 6, 3), 4, num_classes, in_chans, **kwargs)
 
 
 @register_model(input_size=IMAGENET_INPUT_SIZE)
@@ -41,15 +48,7 @@ def resnext101_32x8d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs) ->
     """ResNeXt-101 (32x8d): the ResNeXt-101 of Xie et al. 2017 (Table 1's template on
     ResNet-101's stages) with 32 groups of 8 channels, the variant torchvision ships;
     torchvision-compatible."""
-    return imagenet_resnet(
-        Bottleneck,
-        (3, 4, 23, 3),
-        groups=32,
-        width_per_group=8,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        **kwargs,
-    )
+    return _imagenet_resnext((3, 4, 23, 3), 8, num_classes, in_chans, **kwargs)
 
 
 def cifar_resnext29(
