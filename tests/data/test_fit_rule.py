@@ -107,3 +107,26 @@ def test_lr_find_fits_mnist_to_lenet5_as_train_does(tiny_mnist, tmp_path, capsys
     assert (
         main([*argv, "--steps", "5", "--batch-size", "8", "--out", str(tmp_path / "lr.png")]) == 0
     )
+
+
+def test_a_recipes_folder_only_augmentation_gives_way_on_a_small_in_memory_folder(tmp_path, capsys):
+    """resnet18's default recipe is ImageNet's, whose scale jitter reads images from disk as
+    it trains; a small folder is held in memory, so it trains with the dataset's default."""
+    from data_files import write_image_folder
+
+    generator = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        images = torch.randint(0, 256, (8, 3, 40, 48), dtype=torch.uint8, generator=generator)
+        write_image_folder(tmp_path / "small" / split, images, torch.arange(8) % 2, ["cat", "dog"])
+    run = tmp_path / "run"
+    common = ["--data", f"folder:{tmp_path / 'small'}", "--epochs", "1", "--batch-size", "4"]
+    assert main(["train", "resnet18", *common, "--threads", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "recipe resnet2016_imagenet's augmentation 'resnet' needs images read from a folder" in out
+    )
+    assert yaml.safe_load((run / "config.yaml").read_text())["augment"] == "default"
+    # another folder-only augmentation, asked for by name, is refused in one line
+    argv = ["train", "resnet18", *common, "--augment", "vgg", "--out", str(tmp_path / "r2")]
+    assert main(argv) == 2
+    assert "unknown augmentation 'vgg' for an in-memory dataset" in capsys.readouterr().err

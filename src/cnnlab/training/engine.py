@@ -396,7 +396,7 @@ class Trainer:
             self.dataset,
             batch_size=per_rank,
             train=True,
-            augment=config.augment,
+            augment=self._augmentation(),
             **loader_options,
         )
         self.test_loader = make_loader(
@@ -408,6 +408,28 @@ class Trainer:
             **loader_options,
         )
         self.steps_per_epoch = len(self.train_loader)
+
+    def _augmentation(self) -> str:
+        """The run's augmentation; a recipe's folder-only one (ImageNet's scale jitter) on a
+        folder small enough to be held in memory becomes the dataset's default, said once."""
+        from cnnlab.data import FolderImages
+        from cnnlab.data.augment import TENSOR_AUGMENTATIONS
+        from cnnlab.data.folder_transforms import FOLDER_AUGMENTATIONS
+        from cnnlab.training.recipes import get_recipe
+
+        config, augment = self.config, self.config.augment
+        in_memory = not isinstance(self.dataset.train, FolderImages)
+        folder_only = augment in set(FOLDER_AUGMENTATIONS) - set(TENSOR_AUGMENTATIONS)
+        recipe = get_recipe(config.recipe).settings.get("augment") if config.recipe else None
+        if not (in_memory and folder_only and augment == recipe):
+            return augment
+        self._say(
+            f"recipe {config.recipe}'s augmentation '{augment}' needs images read from a folder "
+            f"as they train; {config.data}'s small images are held in memory, so they get "
+            f"its default ('{self.dataset.augment}'); --augment picks another"
+        )
+        config.augment = "default"
+        return "default"
 
     def _build_optimisation(self) -> None:
         """Loss, optimizer, learning-rate schedule, error-gated warm-up and EMA of the weights."""
