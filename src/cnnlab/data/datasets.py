@@ -104,6 +104,20 @@ def load_dataset(
     return _DATASETS[base](argument, root, download, skip_bad_images)
 
 
+def _in_memory(
+    name: str,
+    num_classes: int,
+    classes: list[str],
+    train: TensorImages,
+    test: TensorImages,
+    **options,
+) -> DatasetSplits:
+    """Splits held in memory: their input size and channel statistics are the training images'."""
+    mean, std = channel_mean_std(train.images)
+    input_size = tuple(train.images.shape[1:])
+    return DatasetSplits(name, num_classes, classes, input_size, mean, std, train, test, **options)
+
+
 @_register(
     "digits", "digits", "scikit-learn's 1,797 handwritten digits, 8x8 scaled to 32x32, bundled"
 )
@@ -129,16 +143,12 @@ def _load_digits(argument: str, data_dir: Path, download: bool, skip_bad: bool) 
     train_index, test_index = np.sort(train_index), np.sort(test_index)
     train = TensorImages(images[train_index], labels[train_index])
     test = TensorImages(images[test_index], labels[test_index])
-    mean, std = channel_mean_std(train.images)
-    return DatasetSplits(
-        name="digits",
-        num_classes=10,
-        classes=[str(d) for d in range(10)],
-        input_size=(1, 32, 32),
-        mean=mean,
-        std=std,
-        train=train,
-        test=test,
+    return _in_memory(
+        "digits",
+        10,
+        [str(d) for d in range(10)],
+        train,
+        test,
         augment="crop",
         crop_padding=2,
         source="sklearn.datasets.load_digits",
@@ -172,17 +182,13 @@ def _load_synthetic(argument: str, data_dir: Path, download: bool, skip_bad: boo
         return TensorImages(images, torch.randint(0, 10, (count,), generator=generator))
 
     train, test = split(num_train), split(num_test)
-    mean, std = channel_mean_std(train.images)
     name = "synthetic" if shape == (3, 32, 32) else f"synthetic:{'x'.join(map(str, shape))}"
-    return DatasetSplits(
-        name=name,
-        num_classes=10,
-        classes=[f"class{i}" for i in range(10)],
-        input_size=shape,
-        mean=mean,
-        std=std,
-        train=train,
-        test=test,
+    return _in_memory(
+        name,
+        10,
+        [f"class{i}" for i in range(10)],
+        train,
+        test,
         augment="none",
         source="random (seed 0)",
     )
@@ -250,18 +256,6 @@ def _read_torchvision(make: Callable[[Path, bool], object]) -> Callable:
     return read
 
 
-def _mnist(root: Path, train: bool):
-    from torchvision.datasets import MNIST
-
-    return MNIST(str(root), train=train, download=False)
-
-
-def _fashion_mnist(root: Path, train: bool):
-    from torchvision.datasets import FashionMNIST
-
-    return FashionMNIST(str(root), train=train, download=False)
-
-
 def _svhn(root: Path, train: bool):
     import importlib.util
 
@@ -271,12 +265,6 @@ def _svhn(root: Path, train: bool):
         raise DatasetError("reading svhn's .mat files needs scipy: pip install scipy")
 
     return SVHN(str(root), split="train" if train else "test", download=False)
-
-
-def _mnist_files(folder: str) -> Callable:
-    prefixes = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
-    prefixes += ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    return _torchvision_files(f"{folder}/raw", prefixes)
 
 
 def _download_with(cls_name: str, **kwargs) -> Callable[[Path], None]:
@@ -322,16 +310,12 @@ class _NamedSet:
                 f"{source} has {len(classes)} classes, but {self.name} has {self.num_classes}; "
                 f"point --data-dir at the {self.name} files"
             )
-        mean, std = channel_mean_std(train.images)
-        return DatasetSplits(
-            name=self.name,
-            num_classes=self.num_classes,
-            classes=classes,
-            input_size=tuple(train.images.shape[1:]),
-            mean=mean,
-            std=std,
-            train=train,
-            test=test,
+        return _in_memory(
+            self.name,
+            self.num_classes,
+            classes,
+            train,
+            test,
             augment=self.augment,
             crop_padding=self.crop_padding,
             source=str(source),
@@ -408,56 +392,63 @@ class _NamedSet:
                 ) from error
 
 
+def _mnist_format(name: str, cls_name: str, about: str) -> _NamedSet:
+    """A set in MNIST's file format (torchvision's ``cls_name``): ten classes of 28x28 grey
+    images, padded by 2 to LeNet-5's 32x32 when cropped."""
+    prefixes = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    prefixes += ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+    def make(root: Path, train: bool):
+        import torchvision.datasets
+
+        return getattr(torchvision.datasets, cls_name)(str(root), train=train, download=False)
+
+    return _NamedSet(
+        name,
+        num_classes=10,
+        official=f"{cls_name}/raw/",
+        files=_torchvision_files(f"{cls_name}/raw", prefixes),
+        read=_read_torchvision(make),
+        download=[_download_with(cls_name)],
+        augment="none",
+        crop_padding=2,
+        about=about,
+    )
+
+
+def _cifar(num_classes: int, folder: str, train: list[str], label: bytes) -> _NamedSet:
+    """CIFAR-10 or -100 as torchvision's ``CIFAR10``/``CIFAR100`` pickles in ``folder``: 60,000
+    colour images 32x32, cropped from a 4-pixel padding and flipped. ``train`` names the training
+    pickles (CIFAR-10 calls its test pickle and class names ``test_batch`` and ``batches.meta``,
+    CIFAR-100 ``test`` and ``meta``); ``label`` + ``s`` keys the labels, + ``_names`` the names.
+    """
+    test, meta = (["test_batch"], "batches.meta") if num_classes == 10 else (["test"], "meta")
+    return _NamedSet(
+        f"cifar{num_classes}",
+        num_classes=num_classes,
+        official=f"{folder}/",
+        files=_cifar_files(folder, train, test, meta),
+        read=lambda files, root: _read_cifar(files, label + b"s", label + b"_names"),
+        download=[_download_with(f"CIFAR{num_classes}")],
+        augment="crop+flip",
+        crop_padding=4,
+        about=f"60,000 colour images 32x32, {num_classes} classes ({folder}/ or folders)",
+    )
+
+
 _NAMED_SETS = [
-    _NamedSet(
+    _mnist_format(
         "mnist",
-        num_classes=10,
-        official="MNIST/raw/",
-        files=_mnist_files("MNIST"),
-        read=_read_torchvision(_mnist),
-        download=[_download_with("MNIST")],
-        augment="none",
-        crop_padding=2,
-        about="70,000 handwritten digits 28x28 (torchvision MNIST files or train/ + test/ folders)",
+        "MNIST",
+        "70,000 handwritten digits 28x28 (torchvision MNIST files or train/ + test/ folders)",
     ),
-    _NamedSet(
+    _mnist_format(
         "fashion-mnist",
-        num_classes=10,
-        official="FashionMNIST/raw/",
-        files=_mnist_files("FashionMNIST"),
-        read=_read_torchvision(_fashion_mnist),
-        download=[_download_with("FashionMNIST")],
-        augment="none",
-        crop_padding=2,
-        about="70,000 Zalando clothing images 28x28 (torchvision FashionMNIST files or folders)",
+        "FashionMNIST",
+        "70,000 Zalando clothing images 28x28 (torchvision FashionMNIST files or folders)",
     ),
-    _NamedSet(
-        "cifar10",
-        num_classes=10,
-        official="cifar-10-batches-py/",
-        files=_cifar_files(
-            "cifar-10-batches-py",
-            [f"data_batch_{i}" for i in range(1, 6)],
-            ["test_batch"],
-            "batches.meta",
-        ),
-        read=lambda files, root: _read_cifar(files, b"labels", b"label_names"),
-        download=[_download_with("CIFAR10")],
-        augment="crop+flip",
-        crop_padding=4,
-        about="60,000 colour images 32x32, 10 classes (cifar-10-batches-py/ or folders)",
-    ),
-    _NamedSet(
-        "cifar100",
-        num_classes=100,
-        official="cifar-100-python/",
-        files=_cifar_files("cifar-100-python", ["train"], ["test"], "meta"),
-        read=lambda files, root: _read_cifar(files, b"fine_labels", b"fine_label_names"),
-        download=[_download_with("CIFAR100")],
-        augment="crop+flip",
-        crop_padding=4,
-        about="60,000 colour images 32x32, 100 classes (cifar-100-python/ or folders)",
-    ),
+    _cifar(10, "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"label"),
+    _cifar(100, "cifar-100-python", ["train"], b"fine_label"),
     _NamedSet(
         "svhn",
         num_classes=10,
@@ -589,16 +580,12 @@ def _load_folder(argument: str, data_dir: Path, download: bool, skip_bad: bool) 
         except MixedImageSizes:
             pass
         else:
-            mean, std = channel_mean_std(train.images)
-            return DatasetSplits(
-                name=name,
-                num_classes=len(classes),
-                classes=classes,
-                input_size=tuple(train.images.shape[1:]),
-                mean=mean,
-                std=std,
-                train=train,
-                test=test,
+            return _in_memory(
+                name,
+                len(classes),
+                classes,
+                train,
+                test,
                 augment="crop+flip",
                 crop_padding=max(1, height // 8),
                 source=str(base),
