@@ -39,9 +39,7 @@ def load_model(
     draws the same initial weights, which is what a gradient-flow picture at initialisation
     needs; ``weights``/``weights_file`` load pretrained ones instead.
     """
-    return load_source(
-        source, weights=weights, weights_file=weights_file, device=device, seed=seed
-    )
+    return load_source(source, weights=weights, weights_file=weights_file, device=device, seed=seed)
 
 
 @dataclass
