@@ -370,3 +370,35 @@ def test_clipping_inside_the_closure_bounds_bfgs_first_step():
 
     optimizer.step(closure)
     assert (x.detach() - ROSENBROCK_START).abs().max() < 1e-2
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("newton", {"lr": 1.0, "damping": 0.0, "max_memory": 2 * 1024**3, "force": False}),
+        (
+            "bfgs",
+            {"lr": 1.0, "c1": 1e-4, "c2": 0.9, "tolerance_grad": 1e-10}
+            | {"max_memory": 2 * 1024**3, "force": False},
+        ),
+        (
+            "cg",
+            {"lr": 1.0, "beta": "pr+", "c1": 1e-4, "c2": 0.1, "restart_every": 0}
+            | {"tolerance_grad": 1e-10},
+        ),
+        (
+            "hessian_free",
+            {"lr": 1.0, "damping": 0.1, "cg_max_iter": 50, "cg_decay": 0.95}
+            | {"curvature": "gauss_newton"},
+        ),
+    ],
+)
+def test_closure_methods_take_their_signatures_defaults_everywhere(name, expected):
+    """Written once in each __init__: the registry shows them, the groups carry exactly them."""
+    from cnnlab.optim import optimizer_entry
+
+    entry = optimizer_entry(name)
+    assert entry.defaults == expected and entry.order == 2 and entry.needs_closure
+    optimizer = create_optimizer(name, [torch.zeros(3, requires_grad=True)], lr=0.5)
+    assert optimizer.defaults == expected | {"lr": 0.5}
+    assert set(optimizer.param_groups[0]) == {"params", "weight_decay", *expected}
