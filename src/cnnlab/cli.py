@@ -478,6 +478,9 @@ def _add_resume(sub) -> None:
     p.add_argument("run_dir", help="a run directory written by `cnnlab train`")
     p.add_argument("--epochs", type=int, help="train to this many epochs in total")
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument(
+        "--data-dir", help="where the run's dataset is now, if it moved (e.g. another machine)"
+    )
     p.set_defaults(handler=_run_resume)
 
 
@@ -485,7 +488,13 @@ def _run_resume(args) -> None:
     from cnnlab.runs import resume
 
     _train_until_interrupted(
-        lambda: resume(args.run_dir, epochs=args.epochs, device=args.device, console=console)
+        lambda: resume(
+            args.run_dir,
+            epochs=args.epochs,
+            device=args.device,
+            data_dir=args.data_dir,
+            console=console,
+        )
     )
 
 

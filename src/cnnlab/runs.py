@@ -29,9 +29,15 @@ def resume(
     *,
     epochs: int | None = None,
     device: str | None = None,
+    data_dir: str | Path | None = None,
     console=None,
 ) -> engine.RunResult:
     """Continue a run and keep its ``curves.png`` up to date; the same as ``cnnlab resume``."""
     return engine.resume(
-        run_dir, epochs=epochs, device=device, console=console, on_epoch_end=redraw_run_curves
+        run_dir,
+        epochs=epochs,
+        device=device,
+        data_dir=data_dir,
+        console=console,
+        on_epoch_end=redraw_run_curves,
     )

@@ -124,6 +124,7 @@ def resume(
     *,
     epochs: int | None = None,
     device: str | None = None,
+    data_dir: str | Path | None = None,
     console=None,
     on_epoch_end: EpochHook | None = None,
 ) -> RunResult:
@@ -133,6 +134,8 @@ def resume(
         run_dir: the run directory (or its ``checkpoint.pt``).
         epochs: train to this many epochs in total instead of the configured number.
         device: run on another device than the one recorded.
+        data_dir: where the run's dataset is now, when it moved (another machine); the
+            dataset itself must be the same (its name and classes are checked).
         console, on_epoch_end: as for ``train``.
     """
     path = Path(run_dir)
@@ -149,6 +152,8 @@ def resume(
             config.epochs = epochs
         if device is not None:
             config.device = device
+        if data_dir is not None:
+            config.data_dir = str(data_dir)
         config.validate()
         if state["epoch"] >= config.epochs and not state.get("step_in_epoch"):
             raise ConfigError(
