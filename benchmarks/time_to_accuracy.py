@@ -149,7 +149,9 @@ def train_processes(args, config, out: Path):
     wall = time.perf_counter() - began
     model, state = model_from_checkpoint(out)
     dataset = load_dataset(config.data, data_dir=config.data_dir)
-    loader = make_loader("test", dataset, batch_size=config.batch_size, train=False)
+    loader = make_loader(
+        "test", dataset, batch_size=config.batch_size, train=False, channels_last=True
+    )
     amp = bool(state["config"].get("amp"))
     return 0.0, wall, model.to(memory_format=torch.channels_last), loader, amp
 
