@@ -10,6 +10,7 @@ from PIL import Image
 
 from cnnlab.errors import ConfigError, UnknownNameError
 from cnnlab.optim.lab import parse_lrs, parse_start, run_lab, run_optimizer
+from cnnlab.optim.registry import create_optimizer
 from cnnlab.optim.surfaces import FUNCTIONS, get_function
 from cnnlab.viz.optim_lab import DPI, FIGSIZE, plot_lab
 
@@ -63,6 +64,57 @@ def test_gradients_match_finite_differences(name):
             step[i] = h
             central = (function(x.detach() + step) - function(x.detach() - step)) / (2 * h)
             assert float(grad[i]) == pytest.approx(float(central), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_closed_form_gradient_is_autograds(name):
+    """First-order lab runs step on ``gradient``; it must be the surface's own derivative."""
+    function = get_function(name)
+    generator = torch.Generator().manual_seed(1)
+    low = torch.tensor([function.xlim[0], function.ylim[0]], dtype=torch.float64)
+    high = torch.tensor([function.xlim[1], function.ylim[1]], dtype=torch.float64)
+    points = low + (high - low) * torch.rand(50, 2, dtype=torch.float64, generator=generator)
+    for point in [*points, torch.tensor(function.start, dtype=torch.float64)]:
+        x = point.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(function(x), x)
+        closed = torch.tensor(function.gradient(*point.tolist()), dtype=torch.float64)
+        torch.testing.assert_close(closed, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["newton", "bfgs", "cg", "hessian_free", "sgd"])
+def test_path_equals_stepping_every_step_with_autograd(optimizer):
+    """The run stops stepping at an exact fixed point; the path must be what stepping all the
+    way gives, bitwise (for the closure methods, whose gradients are autograd's in both)."""
+    function = get_function("rosenbrock")
+    steps, lr = 120, 1e-3
+    point = torch.tensor(function.start, dtype=torch.float64, requires_grad=True)
+    optim = create_optimizer(optimizer, [point], **({"lr": lr} if optimizer == "sgd" else {}))
+
+    def closure():
+        optim.zero_grad()
+        loss = function(point)
+        loss.backward()
+        return loss
+
+    expected = [point.detach().clone()]
+    for _ in range(steps):
+        if optimizer == "sgd":
+            closure()
+            optim.step()
+        else:
+            optim.step(closure)
+        expected.append(point.detach().clone())
+    run = run_optimizer(
+        function,
+        optimizer,
+        steps=steps,
+        start=function.start,
+        lr=lr if optimizer == "sgd" else None,
+    )
+    if optimizer == "sgd":  # steps on the closed-form gradient: equal to rounding
+        torch.testing.assert_close(run.points, torch.stack(expected), rtol=0, atol=1e-12)
+    else:
+        assert torch.equal(run.points, torch.stack(expected))
 
 
 def test_saddle_origin_is_a_saddle():
@@ -129,6 +181,8 @@ def test_learning_rate_and_start_parsing():
         get_function("rosenbrok")
     with pytest.raises(UnknownNameError, match="adam"):
         run_lab("ravine", ["adamm"], steps=2)
+    with pytest.raises(ConfigError, match="finite"):
+        run_optimizer(get_function("rastrigin"), "sgd", steps=2, start=(math.inf, 0.0))
 
 
 def test_picture_is_a_png_of_the_expected_size_whose_pixels_follow_the_data(tmp_path):

@@ -20,6 +20,27 @@ from cnnlab.optim.surfaces import TestFunction, get_function
 _ESCAPE_FACTOR = 1e3
 
 
+#: state entries that only count (iterations, evaluations): no update rule reads them
+_TALLIES = frozenset({"n_iter", "evaluations"})
+
+
+def _snapshot(state: dict) -> dict:
+    """A copy of an optimizer's per-parameter state, tallies left out."""
+    return {
+        key: value.clone() if isinstance(value, torch.Tensor) else value
+        for key, value in state.items()
+        if key not in _TALLIES
+    }
+
+
+def _same(state: dict, other: dict) -> bool:
+    """Whether two snapshots hold the same values (a NaN anywhere counts as a change)."""
+    return state.keys() == other.keys() and all(
+        torch.equal(value, other[key]) if isinstance(value, torch.Tensor) else value == other[key]
+        for key, value in state.items()
+    )
+
+
 @dataclass
 class LabRun:
     """One optimizer's trajectory: ``points`` (steps + 1, 2) and ``values`` (steps + 1)."""
@@ -100,35 +121,54 @@ def run_optimizer(
     """Run one optimizer from ``start`` for ``steps`` steps (iterations for closure ones).
 
     ``hyperparameters`` (momentum, betas, ...) go to ``create_optimizer`` beside ``lr``.
+    A step is a function of the point and the optimizer's state, so once two steps in a row
+    leave both exactly as they were (tallies aside) every later step would too: the rest of
+    the path is that point, written without stepping (second-order methods get there in tens
+    of steps; the lab page's race would otherwise spend seconds on the hundreds left).
     """
     entry = optimizer_entry(optimizer)
+    if not all(map(math.isfinite, start)):
+        raise ConfigError(f"the start point must be finite, got {start}")
     point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     settings = dict(hyperparameters or {})
     if lr is not None:
         settings["lr"] = lr
     optim = create_optimizer(entry.name, [point], **settings)
 
-    def closure() -> torch.Tensor:
-        optim.zero_grad()
-        loss = function(point)
-        loss.backward()
+    def closure() -> torch.Tensor | None:
+        point.grad = None  # zero_grad's set_to_none, without its per-call profiling overhead
+        loss = None
+        if entry.needs_closure:  # second-order: the loss's graph gives Hessians, and gradients
+            loss = function(point)
+            loss.backward()
+        else:  # first-order: the gradient is all a step reads
+            point.grad = torch.tensor(function.gradient(*point.tolist()), dtype=point.dtype)
         if clip is not None:
             clip_gradients([point], max_norm=clip)
         return loss
 
     escape = _ESCAPE_FACTOR * max(map(abs, (*function.xlim, *function.ylim)))
-    points = [point.detach().clone()]
-    for _ in range(steps):
+    points = [point.tolist()]
+    previous_state: dict | None = None
+    while len(points) <= steps:
         if entry.needs_closure:
             optim.step(closure)
         else:
             closure()
             optim.step()
-        current = point.detach().clone()
+        current = point.tolist()  # Python floats hold float64 exactly
+        if current == points[-1]:
+            state = _snapshot(optim.state[point])
+            if previous_state is not None and _same(state, previous_state):
+                points.extend([current] * (steps + 1 - len(points)))  # a fixed point
+                break
+            previous_state = state
+        else:
+            previous_state = None
         points.append(current)
-        if not bool(torch.isfinite(current).all()) or float(current.abs().max()) > escape:
+        if not all(map(math.isfinite, current)) or max(map(abs, current)) > escape:
             break
-    trajectory = torch.stack(points)
+    trajectory = torch.tensor(points, dtype=torch.float64)
     with torch.no_grad():
         values = function(trajectory)
     label = entry.name if clip is None else f"{entry.name} (clip {clip:g})"
