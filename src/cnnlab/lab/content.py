@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import io
 import math
 import threading
@@ -400,25 +401,9 @@ class Lab:
             hyperparameters["betas"] = (values["beta1"], values["beta2"])
         if entry.name == "rmsprop":
             hyperparameters["alpha"] = values["beta2"]
-        run = run_optimizer(
-            function,
-            entry.name,
-            steps=function.steps,
-            start=start,
-            lr=lr,
-            hyperparameters=hyperparameters,
+        return dict(
+            _race_path(function.name, entry.name, start, lr, tuple(hyperparameters.items()))
         )
-        points = run.points.nan_to_num(0.0)
-        return {
-            "optimizer": entry.name,
-            "lr": lr,
-            "x": [round(float(v), 5) for v in points[:, 0]],
-            "y": [round(float(v), 5) for v in points[:, 1]],
-            "loss": [_finite(v) for v in run.values],
-            "steps_to_tolerance": run.steps_to_tolerance,
-            "diverged": run.diverged or len(run.points) < function.steps + 1,
-            "final_loss": _finite(run.values[-1]),
-        }
 
     def saliency(self, target: int | None = None) -> dict[str, Any]:
         """Gradient, guided backprop, deconvnet and occlusion maps, and the top 5 classes."""
@@ -528,6 +513,39 @@ class Lab:
 def _finite(value: torch.Tensor | float) -> float | None:
     number = float(value)
     return round(number, 8) if math.isfinite(number) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _race_path(
+    surface: str,
+    optimizer: str,
+    start: tuple[float, float],
+    lr: float | None,
+    hyperparameters: tuple[tuple[str, object], ...],
+) -> dict[str, Any]:
+    """``Lab.race``'s answer for exactly these inputs, kept: a slider moves some optimizers
+    only (the learning-rate factor, none of the second-order ones), so a race after a slider
+    change recomputes just those, and the others answer at once with the same path."""
+    function = get_function(surface)
+    run = run_optimizer(
+        function,
+        optimizer,
+        steps=function.steps,
+        start=start,
+        lr=lr,
+        hyperparameters=dict(hyperparameters),
+    )
+    points = run.points.nan_to_num(0.0)
+    return {
+        "optimizer": optimizer,
+        "lr": lr,
+        "x": [round(float(v), 5) for v in points[:, 0]],
+        "y": [round(float(v), 5) for v in points[:, 1]],
+        "loss": [_finite(v) for v in run.values],
+        "steps_to_tolerance": run.steps_to_tolerance,
+        "diverged": run.diverged or len(run.points) < function.steps + 1,
+        "final_loss": _finite(run.values[-1]),
+    }
 
 
 def _tuned_lr(function: TestFunction, optimizer: str) -> float | None:
