@@ -130,7 +130,7 @@ def test_predict_command(run_dir, digit_images, cnnlab):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["resnet20", "{image}", "--weights", "DEFAULT"], "has no pretrained weights"),
+        (["resnet56", "{image}", "--weights", "DEFAULT"], "has no pretrained weights"),
         (["alexnet_paper", "{image}", "--weights", "IMAGENET1K_V1"], "registered as 'alexnet'"),
         (["{run}", "{image}", "--weights", "DEFAULT"], "carries its own weights"),
         (["{run}", "missing.png"], "no image at missing.png"),

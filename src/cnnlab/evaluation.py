@@ -18,7 +18,7 @@ The papers' test-time tricks, on top of ``torchvision.transforms.v2.functional``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -254,6 +254,11 @@ def evaluate(
         data_dir=data_dir or first.data_dir,
         skip_bad_images=bool(recorded.get("skip_bad_images", False)),  # as the run read it
     )
+    if first.checkpoint is None and first.run_config is not None:
+        # cnnlab's own weights: normalised with the statistics their training set had, as
+        # recorded in the provenance, so a partial copy of the dataset gives the same figures
+        preprocessing = first.preprocessing
+        dataset = replace(dataset, mean=preprocessing.mean, std=preprocessing.std)
     if classes and dataset.num_classes not in classes:
         raise ConfigError(
             f"{data} has {dataset.num_classes} classes but the checkpoints predict "

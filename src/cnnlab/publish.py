@@ -6,11 +6,17 @@ package's weights folder (``cnnlab/weights``), where ``create_model(MODEL, weigh
 config, the seed, the metrics of the published epoch, the dataset's classes, mean, std and
 stored image size (so ``cnnlab predict`` can prepare a photo without the dataset), and the
 sha256 the loader checks.
+
+Written into the package's folder, the weights are then measured as users will load them
+(stored precision included) by ``cnnlab evaluate MODEL --weights NAME``, without and with the
+recipe's test-time augmentation; the provenance's ``evaluation`` keeps those figures and the
+command, which the tests repeat.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -71,13 +77,42 @@ def publish_weights(
             "image_size": list(data.input_size[1:]),
         },
         "config": config,
-        "checkpoint": str(checkpoint_path),
+        "checkpoint": f"{checkpoint_path.parent.name}/{checkpoint_path.name}",
         "dtype": dtype,
         "torch": torch.__version__,
     }
-    return save_weights(
+    paths = save_weights(
         state["model_name"], name, state["model"], provenance, folder, dtype=DTYPES[dtype]
     )
+    if Path(folder).resolve() == OWN_WEIGHTS_DIR.resolve():  # where evaluate finds them by name
+        record = json.loads(paths[1].read_text())
+        record["evaluation"] = measure_weights(state["model_name"], name, config)
+        paths[1].write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return paths
+
+
+def measure_weights(model: str, name: str, config: dict) -> dict:
+    """Test top-1/top-5 of shipped weights by ``cnnlab evaluate``, without and with the
+    recipe's test-time augmentation, and the commands that repeat it."""
+    from cnnlab.evaluation import evaluate
+    from cnnlab.training.recipes import get_recipe
+
+    modes = ["none"]
+    recipe_tta = get_recipe(config["recipe"]).tta if config.get("recipe") else "none"
+    if recipe_tta != "none":
+        modes.append(recipe_tta)
+    measured: dict = {"top1": {}, "top5": {}, "commands": {}}
+    for tta in modes:
+        result = evaluate(
+            model, weights=name, data=config["data"], data_dir=config.get("data_dir"), tta=tta
+        )
+        measured["top1"][tta], measured["top5"][tta] = result.top1, result.top5
+        flags = f"--data {config['data']} --data-dir DIR" + (
+            "" if tta == "none" else f" --tta {tta}"
+        )
+        measured["commands"][tta] = f"cnnlab evaluate {model} --weights {name} {flags}"
+        measured["images"], measured["precision"] = result.images, result.precision
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:

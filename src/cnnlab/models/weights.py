@@ -615,6 +615,7 @@ def save_weights(
     }
     weights_path = folder / f"{model}.{name}.safetensors"
     save_file(tensors, weights_path, metadata={"model": model, "weights": name})
+    weights_path.chmod(0o644)  # safetensors writes 0600; a shipped file is read by every user
     record = {"model": model, "weights": name, **provenance, "sha256": sha256_of(weights_path)}
     json_path = weights_path.with_suffix(".json")
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
