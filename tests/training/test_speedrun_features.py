@@ -219,3 +219,26 @@ def test_speedrun_run_with_lookahead_resumes_exactly(tmp_path, one_thread, monke
 
 def _norms(model):
     return [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_fine_tuning_from_trained_weights_keeps_them(tmp_path, one_thread, monkeypatch):
+    """--init-weights with the speedrun recipe: the dirac and whitening initialisations are
+    for fresh networks and must not overwrite the trained filters being fine-tuned."""
+    from cnnlab.training import engine
+
+    source = small_speedrun(tmp_path, "source", epochs=1)
+    trained = {k: v.clone() for k, v in source.model.state_dict().items()}
+    started = {}
+    original = engine.Trainer._build_optimisation
+
+    def record(self):
+        original(self)
+        started.update({k: v.clone() for k, v in self.model.state_dict().items()})
+
+    monkeypatch.setattr(engine.Trainer, "_build_optimisation", record)
+    tuned = small_speedrun(
+        tmp_path, "tuned", epochs=1, init_weights=str(tmp_path / "source" / "checkpoint.pt")
+    )
+    for key in ("whiten.weight", "block1.conv1.weight", "block3.conv2.weight", "head.weight"):
+        assert torch.equal(started[key], trained[key]), key
+    assert torch.equal(tuned.model.whiten.weight, trained["whiten.weight"])  # still frozen

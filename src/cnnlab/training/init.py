@@ -114,9 +114,12 @@ def prepare_model(
 ) -> nn.Conv2d | None:
     """Apply the initialisations and freezes ``config`` asks for, before the optimizer is built.
 
+    A run that starts from trained weights (``init_weights``) keeps them: the dirac and
+    whitening initialisations are for fresh networks; the first conv is still frozen.
+
     Args:
         model: the freshly built model, already on its device and memory format.
-        config: reads ``dirac_init``, ``whitening``, ``freeze_norm_weights``.
+        config: reads ``dirac_init``, ``whitening``, ``freeze_norm_weights``, ``init_weights``.
         training_images: ``training_images(n)`` returns n training images (a random
             sample), normalised, for the whitening (called only when ``config.whitening``).
 
@@ -124,9 +127,12 @@ def prepare_model(
         The whitened first convolution, or None.
     """
     whitened = first_conv(model) if config.whitening else None
-    if config.dirac_init:
+    trained = config.init_weights is not None  # fine-tuning: the loaded weights are kept
+    if config.dirac_init and not trained:
         init_dirac(model, skip=whitened)
-    if whitened is not None:
+    if whitened is not None and trained:
+        whitened.weight.requires_grad_(False)  # trained whitening filters stay, frozen
+    elif whitened is not None:
         init_whitening(whitened, training_images(WHITENING_IMAGES))
     if config.freeze_norm_weights:
         freeze_norm_weights(model)
