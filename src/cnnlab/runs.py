@@ -24,20 +24,10 @@ def train(config: TrainConfig | None = None, *, console=None, **options: Any) ->
     return engine.train(config, console=console, on_epoch_end=redraw_run_curves, **options)
 
 
-def resume(
-    run_dir: str | Path,
-    *,
-    epochs: int | None = None,
-    device: str | None = None,
-    data_dir: str | Path | None = None,
-    console=None,
-) -> engine.RunResult:
-    """Continue a run and keep its ``curves.png`` up to date; the same as ``cnnlab resume``."""
-    return engine.resume(
-        run_dir,
-        epochs=epochs,
-        device=device,
-        data_dir=data_dir,
-        console=console,
-        on_epoch_end=redraw_run_curves,
-    )
+def resume(run_dir: str | Path, **options: Any) -> engine.RunResult:
+    """Continue a run and keep its ``curves.png`` up to date; the same as ``cnnlab resume``.
+
+    Takes what :func:`cnnlab.training.resume` takes (``epochs=``, ``device=``, ``data_dir=``,
+    ``console=``).
+    """
+    return engine.resume(run_dir, on_epoch_end=redraw_run_curves, **options)
