@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer"]
 CIFAR10_CLASSES += ["dog", "frog", "horse", "ship", "truck"]
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
 SHIPPED = ("resnet20", "speedrun_cifar_net")  # the models trained on CIFAR-10 by cnnlab's recipes
 
 
