@@ -123,21 +123,13 @@ def fixed_batches(
     Returns:
         ``(batches, dataset name)``.
     """
-    from cnnlab.data import load_dataset, make_loader
+    from cnnlab.data import load_dataset
 
     if count < 1 or batch_size < 1:
         raise CnnlabError(f"need at least one batch of one image, got {count} × {batch_size}")
     dataset = load_dataset(data, data_dir=data_dir, download=False)
-    loader = make_loader(
-        "train",
-        dataset,
-        batch_size=batch_size,
-        train=True,
-        device=device,
-        augment="none",
-        seed=seed,
-        drop_last=False,
-        input_size=input_size,
+    loader = training_loader(
+        dataset, batch_size, input_size, device=device, seed=seed, augment="none", drop_last=False
     )
     batches = []
     for images, labels in loader.epoch(0):
@@ -145,3 +137,30 @@ def fixed_batches(
         if len(batches) == count:
             break
     return batches, dataset.name
+
+
+def training_loader(
+    dataset,
+    batch_size: int,
+    input_size: tuple[int, ...],
+    *,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    augment: str = "default",
+    drop_last: bool = True,
+):
+    """A shuffled loader of ``dataset``'s training split at the model's ``input_size``: what
+    the pictures that look at training batches (landscape, gradient flow, lr-find) read."""
+    from cnnlab.data import make_loader
+
+    return make_loader(
+        "train",
+        dataset,
+        batch_size=batch_size,
+        train=True,
+        device=device,
+        augment=augment,
+        seed=seed,
+        drop_last=drop_last,
+        input_size=input_size,
+    )

@@ -293,11 +293,12 @@ def lr_find(
     The model is built as ``cnnlab train`` builds it (classes and channels from the dataset),
     fed the training split with the dataset's default augmentation.
     """
-    from cnnlab.data import load_dataset, make_loader
+    from cnnlab.data import load_dataset
     from cnnlab.data.augment import fitted_input_size
     from cnnlab.models import create_model
     from cnnlab.optim import create_optimizer, optimizer_entry
     from cnnlab.training.losses import create_loss
+    from cnnlab.viz.inputs import training_loader
 
     dataset = load_dataset(data, data_dir=data_dir)
     torch.manual_seed(seed)
@@ -305,15 +306,7 @@ def lr_find(
         model_name, num_classes=dataset.num_classes, in_chans=dataset.input_size[0]
     ).to(device)
     input_size = fitted_input_size(model, dataset.input_size, device)  # as `cnnlab train` fits
-    loader = make_loader(
-        "train",
-        dataset,
-        batch_size=batch_size,
-        train=True,
-        device=device,
-        seed=seed,
-        input_size=input_size,
-    )
+    loader = training_loader(dataset, batch_size, input_size, device=device, seed=seed)
     opt = create_optimizer(optimizer, model, lr=start_lr, **optimizer_hp)
     loss_fn = create_loss(model.default_loss)
     epochs = _EpochCycle(loader)
