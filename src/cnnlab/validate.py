@@ -22,8 +22,28 @@ from typing import Any, Literal, Union
 from cnnlab.errors import ConfigError
 
 
+class _MaybeNone:
+    """What every domain with an ``optional`` field shares: ``None`` passes only if optional,
+    and the description then says so."""
+
+    optional: bool
+    or_none = " or None"
+
+    def describe(self) -> str:
+        return self._describe() + (self.or_none if self.optional else "")
+
+    def accepts(self, value: Any) -> bool:
+        return self.optional if value is None else self._accepts(value)
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def _accepts(self, value: Any) -> bool:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Number:
+class Number(_MaybeNone):
     """A real (or, with ``integer``, whole) number in an interval; ``None`` only if ``optional``.
 
     ``low``/``high`` bound the interval, closed unless ``low_open``/``high_open``. Booleans are
@@ -37,22 +57,18 @@ class Number:
     integer: bool = False
     optional: bool = False
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
         if self.low is not None and self.high is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            text = f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
-        elif self.low is not None:
-            text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
-        elif self.high is not None:
-            text = f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
-        else:
-            text = kind if self.integer else "a finite number"
-        return f"{text} or None" if self.optional else text
+            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+        return kind if self.integer else "a finite number"
 
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.optional
+    def _accepts(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, Integral if self.integer else Real):
             return False
         if not math.isfinite(float(value)):
@@ -79,20 +95,20 @@ class OneOf:
 
 
 @dataclass(frozen=True)
-class Flag:
+class Flag(_MaybeNone):
     """``True`` or ``False`` (not 0, 1 or "yes": a mistyped flag should not pass silently)."""
 
     optional: bool = False
 
-    def describe(self) -> str:
-        return "True or False" + (" or None" if self.optional else "")
+    def _describe(self) -> str:
+        return "True or False"
 
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, bool) or (value is None and self.optional)
+    def _accepts(self, value: Any) -> bool:
+        return isinstance(value, bool)
 
 
 @dataclass(frozen=True)
-class Items:
+class Items(_MaybeNone):
     """A list or tuple of values each accepted by ``item``: ``length`` of them, or at least
     ``min_length`` when ``length`` is ``None`` (Adam's ``betas``, an input size, milestones)."""
 
@@ -101,18 +117,16 @@ class Items:
     min_length: int = 1
     optional: bool = False
     meaning: str = ""  # e.g. "(C, H, W)", said first
+    or_none = ", or None"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         count = {None: f"{self.min_length} or more ", 0: ""}.get(self.length, f"{self.length} ")
         if self.length is None and self.min_length == 0:
             count = ""
         text = f"a list of {count}values, each {self.item.describe()}"
-        text = f"{self.meaning}, {text}" if self.meaning else text
-        return f"{text}, or None" if self.optional else text
+        return f"{self.meaning}, {text}" if self.meaning else text
 
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.optional
+    def _accepts(self, value: Any) -> bool:
         if not isinstance(value, list | tuple):
             return False
         count_ok = len(value) == self.length if self.length else len(value) >= self.min_length
@@ -120,31 +134,31 @@ class Items:
 
 
 @dataclass(frozen=True)
-class Instance:
+class Instance(_MaybeNone):
     """An instance of ``types`` (a model, a mapping of options, a path), described in words."""
 
     types: tuple[type, ...]
     description: str
     optional: bool = False
 
-    def describe(self) -> str:
-        return self.description + (" or None" if self.optional else "")
+    def _describe(self) -> str:
+        return self.description
 
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, self.types) or (value is None and self.optional)
+    def _accepts(self, value: Any) -> bool:
+        return isinstance(value, self.types)
 
 
 @dataclass(frozen=True)
-class Text:
+class Text(_MaybeNone):
     """A non-empty string (a model, dataset or optimizer name; the registry then checks it)."""
 
     optional: bool = False
 
-    def describe(self) -> str:
-        return "a non-empty string" + (" or None" if self.optional else "")
+    def _describe(self) -> str:
+        return "a non-empty string"
 
-    def accepts(self, value: Any) -> bool:
-        return (isinstance(value, str) and value.strip() != "") or (value is None and self.optional)
+    def _accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and value.strip() != ""
 
 
 Domain = Number | OneOf | Flag | Items | Instance | Text
