@@ -20,8 +20,9 @@ augmentation. Then mean and standard deviation over the seeds.
 
 With ``--reference airbench`` it also runs ``airbench94_cpu.py DATA --seed S`` (the port of
 Jordan's airbench94 in ``../shared/tools``; ``--fp32`` where this CPU has no native bf16, as
-cnnlab then trains in float32) for the same seeds, in the same process tree, one after the
-other, and prints the ratio of the mean ``train s`` (cnnlab / airbench) and the difference of
+cnnlab then trains in float32) for the same seeds, in the same process tree, seed by seed
+(cnnlab's seed 0, airbench's seed 0, cnnlab's seed 1, ...; each finished run is printed in a
+line at once), and prints the ratio of the mean ``train s`` (cnnlab / airbench) and the difference of
 the mean accuracies with test-time augmentation.
 
 Example (about an hour on 2 AVX-512 cores)::
@@ -50,7 +51,7 @@ from cnnlab.data import load_dataset, make_loader
 from cnnlab.evaluation import tta_probabilities
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import resolve_config
-from cnnlab.training.engine import Trainer, bf16_supported
+from cnnlab.training.engine import TEST_BATCH, Trainer, bf16_supported
 from cnnlab.training.machine import machine_summary
 from cnnlab.training.recipes import get_recipe
 
@@ -149,9 +150,7 @@ def train_processes(args, config, out: Path):
     wall = time.perf_counter() - began
     model, state = model_from_checkpoint(out)
     dataset = load_dataset(config.data, data_dir=config.data_dir)
-    loader = make_loader(
-        "test", dataset, batch_size=config.batch_size, train=False, channels_last=True
-    )
+    loader = make_loader("test", dataset, batch_size=TEST_BATCH, train=False, channels_last=True)
     amp = bool(state["config"].get("amp"))
     return 0.0, wall, model.to(memory_format=torch.channels_last), loader, amp
 
@@ -197,6 +196,15 @@ def mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def say_one(result: dict) -> None:
+    """One finished run in a line, so an interrupted round still leaves its figures."""
+    print(
+        f"  seed {result['seed']}: top-1 {result['top1']:.2f}%, with tta "
+        f"{result['top1_tta']:.2f}%, {result['train']:.0f} s",
+        flush=True,
+    )
 
 
 def print_table(name: str, results: list[dict], thresholds: list[float]) -> None:
@@ -275,17 +283,18 @@ def main(argv: list[str] | None = None) -> None:
         f"decoded (or read from cnnlab's cache) in {time.perf_counter() - began:.1f} s, "
         "not counted below"
     )
-    ours = []
-    for seed in args.seeds:
+    ours, theirs = [], []
+    for seed in args.seeds:  # seed by seed, so both sides see the same drift of a shared CPU
         print(f"cnnlab {args.model} --recipe {args.recipe}, seed {seed} ...", flush=True)
         ours.append(train_seed(args, seed, out / f"seed{seed}", tta))
+        say_one(ours[-1])
+        if args.reference == "airbench":
+            print(f"airbench94_cpu, seed {seed} ...", flush=True)
+            theirs.append(run_airbench(args, seed, fp32=not native_bf16))
+            say_one(theirs[-1])
     print_table(f"cnnlab {args.recipe} (tta {tta})", ours, args.thresholds)
-    if args.reference == "none":
+    if not theirs:
         return
-    theirs = []
-    for seed in args.seeds:
-        print(f"airbench94_cpu, seed {seed} ...", flush=True)
-        theirs.append(run_airbench(args, seed, fp32=not native_bf16))
     print_table("airbench94_cpu (tta level 2)", theirs, args.thresholds)
     ratio = statistics.mean(r["train"] for r in ours) / statistics.mean(r["train"] for r in theirs)
     gap = statistics.mean(r["top1_tta"] for r in ours) - statistics.mean(

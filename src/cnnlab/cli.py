@@ -316,6 +316,14 @@ def _add_train(sub) -> None:
     data.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     data.add_argument("--augment", help="default, none, crop, flip, crop+flip, inception, vgg, ...")
     data.add_argument("--batch-size", type=int, help="global batch size (all processes)")
+    data.add_argument(
+        "--micro-batch",
+        type=int,
+        metavar="N",
+        help="forward and backward N images at a time, gradients summed into one step of the "
+        "whole batch; BatchNorm then normalises each N (ghost batch norm). Smaller pieces stay "
+        "in a CPU's cache",
+    )
 
     model = p.add_argument_group("model")
     model.add_argument("--model-arg", action="append", type=_key_value, metavar="KEY=VALUE")

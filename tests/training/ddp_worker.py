@@ -1,4 +1,5 @@
-"""One torchrun process of the DDP test: trains, then saves this rank's final weights."""
+"""One torchrun process of the DDP test: trains (each rank's 64 images in four micro-batches of
+16), then saves this rank's final weights."""
 
 import os
 import sys
@@ -14,6 +15,7 @@ if __name__ == "__main__":
         data="digits",
         epochs=1,
         batch_size=128,
+        micro_batch=16,
         lr=0.01,
         amp=False,
         out=os.path.join(out, "run"),

@@ -1,5 +1,6 @@
 """torchrun + DistributedDataParallel on the CPU (gloo): two processes stay in sync and agree
-with one process trained on the same global batch.
+with one process trained on the same global batch, even when each process takes its share in
+micro-batches (gradients kept local until the last piece's backward averages them).
 
 Why allclose and not equal: with two processes each rank computes the mean gradient of its
 half batch and DDP averages the two, where one process takes the mean over the whole batch in

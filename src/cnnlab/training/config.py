@@ -83,6 +83,7 @@ class TrainConfig:
     augment: str = "default"
     epochs: int = 10
     batch_size: int = 128
+    micro_batch: int | None = None  # images per forward/backward; the step is still the batch's
     optimizer: str = "momentum"
     lr: float = 0.05
     momentum: float | None = None
@@ -133,6 +134,10 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (
+                self.micro_batch is None or self.micro_batch >= 1,
+                f"--micro-batch must be >= 1 image, e.g. 250, got {self.micro_batch}",
+            ),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
             (
