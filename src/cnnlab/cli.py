@@ -321,8 +321,8 @@ def _add_train(sub) -> None:
         type=int,
         metavar="N",
         help="forward and backward N images at a time, gradients summed into one step of the "
-        "whole batch; BatchNorm then normalises each N (ghost batch norm). Smaller pieces stay "
-        "in a CPU's cache",
+        "whole batch: a batch larger than memory allows; BatchNorm then normalises each N "
+        "(ghost batch norm)",
     )
 
     model = p.add_argument_group("model")

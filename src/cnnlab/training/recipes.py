@@ -631,16 +631,13 @@ def speedrun_cifar() -> dict:
     0.85), the rate falling linearly to 0, label smoothing 0.2, random 2-pixel translation with
     reflect padding and alternating flips, and test-time augmentation with mirrors and 1-pixel
     translations (``cnnlab evaluate --tta flipshift``). Here in bf16 autocast where the CPU has
-    it natively, channels_last, and in micro-batches of 500 (a CPU runs the 500s about 1.1x
-    faster per image than 1,000 at once; BatchNorm then normalises each 500, whatever the
-    number of processes). Accuracy and time on this repository's CPU:
+    it natively, channels_last. Accuracy and time on this repository's CPU:
     ``benchmarks/time_to_accuracy.py`` (BENCHMARKS.md).
     """
     return {
         "data": "cifar10",
         "epochs": 8,
         "batch_size": SPEEDRUN_BATCH,
-        "micro_batch": 500,
         "augment": "translate2+altflip",
         "optimizer": "muon",
         "lr": 0.24,
