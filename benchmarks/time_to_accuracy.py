@@ -22,8 +22,8 @@ With ``--reference airbench`` it also runs ``airbench94_cpu.py DATA --seed S`` (
 Jordan's airbench94 in ``../shared/tools``; ``--fp32`` where this CPU has no native bf16, as
 cnnlab then trains in float32) for the same seeds, in the same process tree, seed by seed
 (cnnlab's seed 0, airbench's seed 0, cnnlab's seed 1, ...; each finished run is printed in a
-line at once), and prints the ratio of the mean ``train s`` (cnnlab / airbench) and the difference of
-the mean accuracies with test-time augmentation.
+line at once), and prints the ratio of the mean ``train s`` (cnnlab / airbench) and the
+difference of the mean accuracies with test-time augmentation.
 
 Example (about an hour on 2 AVX-512 cores)::
 

@@ -1,23 +1,32 @@
-"""One torchrun process of the DDP test: trains (each rank's 64 images in four micro-batches of
-16), then saves this rank's final weights."""
+"""One torchrun process of the DDP tests: trains (each rank's 64 images in four micro-batches
+of 16), then saves this rank's final weights. ``stopped`` stops the run after step 5 of its
+single epoch (as Ctrl-C would); ``resumed`` continues it, as ``torchrun ... cnnlab resume``."""
 
 import os
 import sys
 
 import torch
 
-from cnnlab.training import train
+from cnnlab.training import TrainingInterrupted, engine, resume, train
 
 if __name__ == "__main__":
-    out = sys.argv[1]
-    result = train(
-        model="lenet5",
-        data="digits",
-        epochs=1,
-        batch_size=128,
-        micro_batch=16,
-        lr=0.01,
-        amp=False,
-        out=os.path.join(out, "run"),
-    )
-    torch.save(result.model.state_dict(), os.path.join(out, f"rank{os.environ['RANK']}.pt"))
+    out, mode = sys.argv[1], sys.argv[2]
+    options = dict(
+        model="lenet5", data="digits", epochs=1, batch_size=128, micro_batch=16, lr=0.01,
+        amp=False, log_every=1, out=os.path.join(out, "whole" if mode == "whole" else "parts"),
+    )  # fmt: skip
+    if mode == "stopped":
+        take_step = engine.Trainer._train_step
+
+        def stop_after_step_5(self, *args):
+            take_step(self, *args)
+            self._stop_requested = self.global_step + 1 >= 5
+
+        engine.Trainer._train_step = stop_after_step_5
+        try:
+            train(**options)
+        except TrainingInterrupted:
+            sys.exit(0)
+        sys.exit("the run was not stopped")
+    result = resume(options["out"]) if mode == "resumed" else train(**options)
+    torch.save(result.model.state_dict(), os.path.join(out, f"{mode}-rank{os.environ['RANK']}.pt"))

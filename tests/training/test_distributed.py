@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from train_helpers import cli_env
 
@@ -24,21 +25,25 @@ from cnnlab.training import train
 WORKER = __file__.replace("test_distributed.py", "ddp_worker.py")
 
 
-def test_two_gloo_processes_match_one_process(tmp_path, one_thread):
+def two_processes(out, mode: str) -> tuple[dict, ...]:
+    """``ddp_worker.py`` under torchrun with two processes; each rank's final weights."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        WORKER, str(tmp_path),
+        WORKER, str(out), mode,
     ]  # fmt: skip
     finished = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    saved = [out / f"{mode}-rank{rank}.pt" for rank in (0, 1)]
+    return tuple(torch.load(path, weights_only=True) for path in saved if path.exists())
 
-    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+
+def test_two_gloo_processes_match_one_process(tmp_path, one_thread):
+    rank0, rank1 = two_processes(tmp_path, "whole")
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), f"ranks disagree on {name}"
 
     # only rank 0 wrote the run directory; its metrics cover all 1,437 - 1,437 % 128 images
-    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    rows = read_metrics(tmp_path / "whole" / "metrics.csv")
     assert len(rows) == 1 and rows[0]["step"] == 11
     assert 0 <= rows[0]["test_top1"] <= 100
 
@@ -58,3 +63,20 @@ def test_two_gloo_processes_match_one_process(tmp_path, one_thread):
         )
         <= 100 / 360 + 1e-9
     )  # at most one of the 360 test digits flips
+
+
+def test_a_stopped_two_process_run_resumes_to_the_same_epoch(tmp_path, one_thread):
+    """Stopped after step 5 and resumed by a new torchrun: the same weights, and the epoch's
+    training loss and accuracy count each image once (the sums saved mid-epoch are those of
+    both processes)."""
+    whole, _ = two_processes(tmp_path, "whole")
+    assert two_processes(tmp_path, "stopped") == ()
+    resumed, other = two_processes(tmp_path, "resumed")
+    for name in whole:
+        assert torch.equal(resumed[name], other[name]), f"ranks disagree on {name}"
+        torch.testing.assert_close(resumed[name], whole[name], rtol=1e-5, atol=1e-6)
+    [expected] = read_metrics(tmp_path / "whole" / "metrics.csv")
+    [got] = read_metrics(tmp_path / "parts" / "metrics.csv")
+    assert got["step"] == expected["step"] == 11
+    assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
+    assert got["train_top1"] == pytest.approx(expected["train_top1"], abs=1e-9)

@@ -659,7 +659,10 @@ class Trainer:
         totals = RunningTotals(self.device)
         elapsed, self.skipped_steps = 0.0, 0
         if start_step and self.partial is not None:
-            totals = RunningTotals(self.device, saved=self.partial["sums"])
+            # the sums of every process so far, so one process carries them, whatever the
+            # number of processes now (the epoch's end adds up all processes' sums)
+            if self.context.is_main:
+                totals = RunningTotals(self.device, saved=self.partial["sums"])
             elapsed = float(self.partial["elapsed"])
             self.skipped_steps = int(self.partial.get("skipped_steps", 0))
         self.model.train()
@@ -685,7 +688,8 @@ class Trainer:
                     stop = self._stop()
                 else:  # between log steps only a single process may stop (no collective)
                     stop = not self.context.enabled and self._stop_requested
-                if stop:
+                if stop:  # under DDP every process is here: the saved sums are all of theirs
+                    distributed.all_reduce_sum(totals.sums, self.context)
                     self._save(epoch, step, totals, elapsed + time.perf_counter() - began)
                     raise TrainingInterrupted(self.run_dir, epoch, step)
         if self.lookahead is not None and epoch + 1 == config.epochs:
