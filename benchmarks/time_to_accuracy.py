@@ -12,7 +12,9 @@ test top-1 without and with the recipe's test-time augmentation (``speedrun_cifa
 * ``wall s``: the whole training call (per-epoch evaluations and checkpoints included).
 
 ``--processes N`` trains as N one-thread DDP processes under torchrun instead of one process
-(setup time is then inside ``wall s``, not measured apart).
+(setup time is then inside ``wall s``, not measured apart). ``--runs DIR...`` summarises run
+directories trained before (seeds run one at a time, or across sittings) the same way, with
+their epochs' times in metrics.csv as ``wall s``.
 
 and the ``train s`` at which each threshold (90, 93, 94% by default) was first reached: at the
 end of the first epoch whose test top-1 reached it, or at the end with the test-time
@@ -101,12 +103,17 @@ def train_seed(args, seed: int, out: Path, tta: str) -> dict:
         trainer.run()
         wall = time.perf_counter() - began
         model, loader, amp = trainer.model, trainer.test_loader, trainer.amp
+    return run_figures(args, seed, out, config.batch_size, (model, loader, amp), tta, setup, wall)
+
+
+def run_figures(args, seed, out: Path, batch, tested, tta, setup, wall) -> dict:
+    """The figures of one finished run in ``out``; ``tested`` is (model, test loader, amp)."""
+    model, loader, amp = tested
     rows = read_metrics(out / "metrics.csv")
     plain = rows[-1]["test_top1"]  # the engine's evaluation of the final weights
     began = time.perf_counter()
     with_tta = test_top1(model, loader, amp, tta) if tta != "none" else plain
     tta_time = time.perf_counter() - began
-    batch = config.batch_size
     loop_times = []  # each epoch's training loop alone: images / (images/s)
     previous_step = 0
     for row in rows:
@@ -148,11 +155,29 @@ def train_processes(args, config, out: Path):
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - began
-    model, state = model_from_checkpoint(out)
-    dataset = load_dataset(config.data, data_dir=config.data_dir)
+    model, loader, amp = tested_side(out, config.data, config.data_dir)
+    return 0.0, wall, model, loader, amp
+
+
+def tested_side(run_dir: Path, data: str, data_dir: str | None):
+    """The final model of a run directory, a test loader and the run's precision."""
+    model, state = model_from_checkpoint(run_dir)
+    dataset = load_dataset(data, data_dir=data_dir)
     loader = make_loader("test", dataset, batch_size=TEST_BATCH, train=False, channels_last=True)
     amp = bool(state["config"].get("amp"))
-    return 0.0, wall, model.to(memory_format=torch.channels_last), loader, amp
+    return model.to(memory_format=torch.channels_last), loader, amp
+
+
+def summarise_run(args, run_dir: Path, tta: str) -> dict:
+    """The figures of a run trained elsewhere (``--runs``): its wall time is the sum of its
+    epochs' times in metrics.csv, setup not known (0)."""
+    _, state = model_from_checkpoint(run_dir)
+    config = state["config"]
+    if config["recipe"] != args.recipe:
+        sys.exit(f"error: {run_dir} was trained with --recipe {config['recipe']}: pass that")
+    tested = tested_side(run_dir, config["data"], args.data_dir or config["data_dir"])
+    wall = sum(row["epoch_time"] for row in read_metrics(run_dir / "metrics.csv"))
+    return run_figures(args, config["seed"], run_dir, config["batch_size"], tested, tta, 0.0, wall)
 
 
 def run_airbench(args, seed: int, fp32: bool) -> dict:
@@ -246,6 +271,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reference", choices=("none", "airbench"), default="none")
     parser.add_argument("--airbench", default=str(AIRBENCH), help="airbench94_cpu.py")
     parser.add_argument("--out", help="where the runs go (default: a temporary directory)")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="summarise these finished run directories (one a seed) instead of training",
+    )
     args = parser.parse_args(argv)
     try:
         args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -284,7 +316,11 @@ def main(argv: list[str] | None = None) -> None:
         "not counted below"
     )
     ours, theirs = [], []
-    for seed in args.seeds:  # seed by seed, so both sides see the same drift of a shared CPU
+    for run_dir in args.runs or []:
+        ours.append(summarise_run(args, run_dir, tta))
+        say_one(ours[-1])
+    # seed by seed, so both sides see the same drift of a shared CPU
+    for seed in [] if args.runs else args.seeds:
         print(f"cnnlab {args.model} --recipe {args.recipe}, seed {seed} ...", flush=True)
         ours.append(train_seed(args, seed, out / f"seed{seed}", tta))
         say_one(ours[-1])
