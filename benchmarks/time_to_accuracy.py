@@ -155,14 +155,13 @@ def train_processes(args, config, out: Path):
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - began
-    model, loader, amp = tested_side(out, config.data, config.data_dir)
+    model, loader, amp = tested_side(*model_from_checkpoint(out), config.data_dir)
     return 0.0, wall, model, loader, amp
 
 
-def tested_side(run_dir: Path, data: str, data_dir: str | None):
-    """The final model of a run directory, a test loader and the run's precision."""
-    model, state = model_from_checkpoint(run_dir)
-    dataset = load_dataset(data, data_dir=data_dir)
+def tested_side(model: torch.nn.Module, state: dict, data_dir: str | None):
+    """A run's final model (and its checkpoint ``state``), a test loader and its precision."""
+    dataset = load_dataset(state["config"]["data"], data_dir=data_dir)
     loader = make_loader("test", dataset, batch_size=TEST_BATCH, train=False, channels_last=True)
     amp = bool(state["config"].get("amp"))
     return model.to(memory_format=torch.channels_last), loader, amp
@@ -171,11 +170,15 @@ def tested_side(run_dir: Path, data: str, data_dir: str | None):
 def summarise_run(args, run_dir: Path, tta: str) -> dict:
     """The figures of a run trained elsewhere (``--runs``): its wall time is the sum of its
     epochs' times in metrics.csv, setup not known (0)."""
-    _, state = model_from_checkpoint(run_dir)
+    model, state = model_from_checkpoint(run_dir)
     config = state["config"]
     if config["recipe"] != args.recipe:
-        sys.exit(f"error: {run_dir} was trained with --recipe {config['recipe']}: pass that")
-    tested = tested_side(run_dir, config["data"], args.data_dir or config["data_dir"])
+        print(
+            f"error: {run_dir} was trained with --recipe {config['recipe']}: pass that",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    tested = tested_side(model, state, args.data_dir or config["data_dir"])
     wall = sum(row["epoch_time"] for row in read_metrics(run_dir / "metrics.csv"))
     return run_figures(args, config["seed"], run_dir, config["batch_size"], tested, tta, 0.0, wall)
 
@@ -284,6 +287,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.thresholds = [float(t) for t in args.thresholds.split(",")]
     except ValueError as error:
         parser.error(f"--seeds and --thresholds take comma-separated numbers ({error})")
+    for run_dir in args.runs or []:
+        if not (run_dir / "metrics.csv").is_file() or not (run_dir / "checkpoint.pt").is_file():
+            parser.error(
+                f"--runs: {run_dir} is not a finished cnnlab run (no metrics.csv or checkpoint.pt)"
+            )
+    if args.runs and args.reference != "none":
+        parser.error(
+            "--runs summarises finished runs only: time the reference with a training round"
+        )
     if args.reference == "airbench" and not args.data_dir:
         parser.error("--reference airbench needs --data-dir (the ImageFolder both train on)")
     args.model = args.model or get_recipe(args.recipe).model
