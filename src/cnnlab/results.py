@@ -173,7 +173,7 @@ RESULTS: tuple[ResultRow, ...] = (
         epochs="9.9",
         wall_time="1,153 ± 6 s (same run as speedrun_cifar_net's)",
         machine="2-core AMD EPYC (AVX-512 BF16)",
-        command="python ../shared/tools/airbench94_cpu.py DIR --threads 2 --seed S (S = 0, 1, 2)",
+        command="python ../shared/tools/airbench94_cpu.py DIR --threads 2 --seed S",
     ),
     *(
         _imagenet_row(model, recipe, paper, epochs)
