@@ -23,8 +23,8 @@ from rich.table import Table
 
 from cnnlab.errors import CnnlabError
 from cnnlab.export import TOLERANCE, export_model
+from cnnlab.machine import machine_summary
 from cnnlab.models import list_models
-from cnnlab.training.machine import machine_summary
 
 
 def main() -> None:

@@ -21,9 +21,8 @@ import torch
 import torchvision
 from torch import nn
 
+from cnnlab.machine import bf16_supported, machine_summary
 from cnnlab.models import create_model
-from cnnlab.training.engine import bf16_supported
-from cnnlab.training.machine import machine_summary
 from cnnlab.training.recipes import list_recipes
 
 IMAGENET_TRAIN_IMAGES = 1_281_167

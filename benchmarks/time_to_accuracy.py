@@ -51,10 +51,10 @@ import torch
 from cnnlab.checkpoint import model_from_checkpoint
 from cnnlab.data import load_dataset, make_loader
 from cnnlab.evaluation import tta_probabilities
+from cnnlab.machine import bf16_supported, machine_summary
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import resolve_config
-from cnnlab.training.engine import TEST_BATCH, Trainer, bf16_supported
-from cnnlab.training.machine import machine_summary
+from cnnlab.training.engine import TEST_BATCH, Trainer
 from cnnlab.training.recipes import get_recipe
 
 AIRBENCH = Path(__file__).resolve().parents[2] / "shared" / "tools" / "airbench94_cpu.py"

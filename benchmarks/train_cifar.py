@@ -36,10 +36,10 @@ from torch import nn
 from torchvision import transforms
 
 from cnnlab.data import load_dataset
+from cnnlab.machine import bf16_supported
 from cnnlab.models import create_model
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import train
-from cnnlab.training.engine import bf16_supported
 
 
 def plain_pytorch(data_root: Path, args, mean, std) -> tuple[float, float]:

@@ -45,13 +45,13 @@ from cnnlab.errors import (
     check_output_path,
 )
 from cnnlab.evaluation import RunningTotals
+from cnnlab.machine import bf16_supported, machine_summary
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
 from cnnlab.training.config import TrainConfig, resolve_config
 from cnnlab.training.init import apply_lr_scales, optimizer_groups, prepare_model
 from cnnlab.training.lookahead import Lookahead
 from cnnlab.training.losses import create_loss
-from cnnlab.training.machine import cpu_has, machine_summary
 from cnnlab.training.metrics import MetricsLog
 from cnnlab.training.rundir import RunDirLock, check_checkpoint_belongs
 from cnnlab.training.schedules import ErrorGatedWarmup, create_scheduler, per_epoch
@@ -212,22 +212,6 @@ def pick_device(name: str, context: distributed.DistributedContext) -> torch.dev
         if name == "cuda":
             name = f"cuda:{context.local_rank}"
     return torch.device(name)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Whether bf16 autocast runs natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16.
-
-    On CPUs without those instructions oneDNN emulates bf16, which is slower than float32, so
-    autocast stays off there.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if amx is not None and amx():
-        return True
-    return cpu_has("avx512_bf16") or cpu_has("amx_bf16")
 
 
 @contextlib.contextmanager

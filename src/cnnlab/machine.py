@@ -1,8 +1,10 @@
-"""What a run segment ran on, in one line for ``metrics.csv``.
+"""The machine a computation runs on: what it is called, and whether it does bf16 natively.
 
 A long run may be resumed on another machine; its accuracy and speed per epoch only compare
-across segments when each row says where it was computed: the CPU model and the instruction
-sets that decide bf16 and matrix speed, the intra-op threads, the GPU if any, torch's version.
+across segments when each row of ``metrics.csv`` says where it was computed: the CPU model and
+the instruction sets that decide bf16 and matrix speed, the intra-op threads, the GPU if any,
+torch's version. Whether bf16 is native decides the precision of a run (autocast) and of Muon's
+orthogonalisation, so it lives here, below both the engine and the optimizers.
 """
 
 from __future__ import annotations
@@ -47,3 +49,19 @@ def machine_summary(device: torch.device) -> str:
         parts.append(torch.cuda.get_device_name(device))
     parts.append(f"torch {torch.__version__}")
     return "; ".join(parts)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast runs natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16.
+
+    On CPUs without those instructions oneDNN emulates bf16, which is slower than float32, so
+    autocast stays off there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if amx is not None and amx():
+        return True
+    return cpu_has("avx512_bf16") or cpu_has("amx_bf16")
