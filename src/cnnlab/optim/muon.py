@@ -8,27 +8,58 @@ norm ``sqrt(out)`` before each step (the nets are scale-invariant behind BatchNo
 update's size relative to the weights then stays fixed), and trains the remaining parameters
 (BatchNorm shifts, the linear head, the whitening bias) with SGD and Nesterov momentum.
 
-torch 2.14's ``torch.optim.Muon`` does the orthogonalised update but accepts 2-D parameters
-only and has no SGD part, so :class:`Muon` here keeps both kinds in one optimizer (one set of
-param groups for the schedulers and checkpoints) and delegates each step: an orthogonalised
-group to a ``torch.optim.Muon`` over 2-D views of its filters, the others to
-``torch.optim.SGD``, both sharing this optimizer's state. The views follow the filters' memory
-layout (``[out, kh * kw * in]`` for channels_last): orthogonalisation is equivariant to
-permuting columns, so the update is the same as Jordan's ``[out, in * kh * kw]`` flattening,
-with no copy. torch's momentum is an EMA (``lerp``) where Jordan's is a sum; the two differ by a
-constant factor that the orthogonalisation removes.
+torch 2.14's ``torch.optim.Muon`` accepts 2-D parameters only, has no SGD part, and always
+orthogonalises in bf16, which a CPU without native bf16 (AVX2 only) emulates 18 to 34 times
+slower than float32: on such a CPU it took a third of the speedrun's step (BENCHMARKS.md). So
+:class:`Muon` here keeps both kinds in one optimizer (one set of param groups for the
+schedulers and checkpoints), does torch's matrix update itself on 2-D views of the filters, in
+bf16 where the parameters' device has it natively (the same numbers as torch's) and in float32
+elsewhere, and delegates the other groups to ``torch.optim.SGD``, sharing this optimizer's
+state. The views follow the filters' memory layout (``[out, kh * kw * in]`` for channels_last):
+orthogonalisation is equivariant to permuting columns, so the update is the same as Jordan's
+``[out, in * kh * kw]`` flattening, with no copy. torch's momentum is an EMA (``lerp``) where
+Jordan's is a sum; the two differ by a constant factor that the orthogonalisation removes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import cache
 
 import torch
 
 from cnnlab.errors import ConfigError
+from cnnlab.machine import bf16_supported
 from cnnlab.optim._objective import hyperparameters
 from cnnlab.optim.registry import register_optimizer
+
+#: Jordan's quintic Newton-Schulz coefficients, and the norm floor: torch.optim.Muon's defaults
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_EPS = 1e-7
+
+
+@cache
+def orthogonalization_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where ``device`` computes it natively (as torch and Jordan do), float32 elsewhere."""
+    return torch.bfloat16 if bf16_supported(device) else torch.float32
+
+
+def orthogonalize(matrix: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
+    """``steps`` Newton-Schulz iterations towards the semi-orthogonal factor ``U V^T`` of
+    ``matrix = U S V^T``, computed in ``dtype``: torch.optim.Muon's iteration (whose result is
+    ``U S' V^T`` with ``S'`` roughly between 0.5 and 1.5), with the precision left to the caller.
+    """
+    a, b, c = NS_COEFFICIENTS
+    x = matrix.to(dtype)
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=NS_EPS)  # spectral norm at most 1
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
 
 
 def as_matrix(tensor: torch.Tensor) -> torch.Tensor:
@@ -98,7 +129,9 @@ class Muon(torch.optim.Optimizer):
         return loss
 
     def _muon_step(self, group: dict, params: list[torch.Tensor]) -> None:
-        views = []
+        """torch.optim.Muon's update (EMA momentum, Nesterov, lr scaled by ``sqrt(max(1,
+        rows / cols))``, decoupled decay) on each filter bank's 2-D view."""
+        lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
         for p in params:
             if group["normalize"]:
                 p.mul_(math.sqrt(p.shape[0]) / p.norm().clamp(min=1e-12))
@@ -108,19 +141,13 @@ class Muon(torch.optim.Optimizer):
             grad = p.grad
             if grad.stride() != p.stride():  # a gradient set by hand in another layout
                 grad = torch.empty_like(p).copy_(grad)
-            views.append((as_matrix(p), as_matrix(grad), as_matrix(state["momentum_buffer"])))
-        inner = torch.optim.Muon(
-            [view for view, _, _ in views],
-            lr=group["lr"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            nesterov=group["nesterov"],
-            ns_steps=group["ns_steps"],
-        )
-        for view, grad, buffer in views:
-            view.grad = grad
-            inner.state[view]["momentum_buffer"] = buffer
-        inner.step()
+            weights, grad = as_matrix(p), as_matrix(grad)
+            buffer = as_matrix(state["momentum_buffer"]).lerp_(grad, 1 - momentum)
+            update = grad.lerp(buffer, momentum) if group["nesterov"] else buffer
+            update = orthogonalize(update, group["ns_steps"], orthogonalization_dtype(p.device))
+            rows, cols = weights.shape
+            weights.mul_(1 - lr * decay)
+            weights.add_(update, alpha=-lr * math.sqrt(max(1, rows / cols)))
 
     def _sgd_step(self, group: dict, params: list[torch.Tensor]) -> None:
         inner = torch.optim.SGD(
@@ -147,7 +174,7 @@ class Muon(torch.optim.Optimizer):
         "ns_steps": 5,
         "normalize": True,
     },
-    source="torch.optim.Muon on 2-D views of the filters + torch.optim.SGD (Jordan 2024)",
+    source="torch.optim.Muon's update on 2-D filter views + torch.optim.SGD (Jordan 2024)",
     summary="filters: theta <- theta - eps orth(m); others: SGD Nesterov at sgd_lr",
 )
 def muon(groups, lr, momentum, sgd_lr, sgd_momentum, ns_steps, normalize):
