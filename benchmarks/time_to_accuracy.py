@@ -20,6 +20,12 @@ and the ``train s`` at which each threshold (90, 93, 94% by default) was first r
 end of the first epoch whose test top-1 reached it, or at the end with the test-time
 augmentation. Then mean and standard deviation over the seeds.
 
+``--record FILE`` keeps each finished seed (both sides) in a JSON file and skips the seeds it
+already holds, so a round longer than one sitting (three seeds on an AVX2-only CPU take about
+six and a half hours, BENCHMARKS.md) is finished in several on the same machine. Each seed's
+pair is still measured in one run; a file of another machine, recipe or reference stops the
+script with one line.
+
 With ``--reference airbench`` it also runs ``airbench94_cpu.py DATA --seed S`` (the port of
 Jordan's airbench94 in ``../shared/tools``; ``--fp32`` where this CPU has no native bf16, as
 cnnlab then trains in float32) for the same seeds, in the same process tree, seed by seed
@@ -36,6 +42,7 @@ Example (about an hour on 2 AVX-512 cores)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -173,11 +180,7 @@ def summarise_run(args, run_dir: Path, tta: str) -> dict:
     model, state = model_from_checkpoint(run_dir)
     config = state["config"]
     if config["recipe"] != args.recipe:
-        print(
-            f"error: {run_dir} was trained with --recipe {config['recipe']}: pass that",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+        stop(f"{run_dir} was trained with --recipe {config['recipe']}: pass that")
     tested = tested_side(model, state, args.data_dir or config["data_dir"])
     wall = sum(row["epoch_time"] for row in read_metrics(run_dir / "metrics.csv"))
     return run_figures(args, config["seed"], run_dir, config["batch_size"], tested, tta, 0.0, wall)
@@ -215,6 +218,33 @@ def run_airbench(args, seed: int, fp32: bool) -> dict:
     for threshold in args.thresholds:
         result[f"t{threshold:g}"] = first_reached(times, accuracies, threshold)
     return result
+
+
+def read_record(args, machine: str) -> dict[int, list[dict]]:
+    """The seeds ``--record`` already holds: seed -> [cnnlab's row, the reference's row?]."""
+    if not args.record or not args.record.exists():
+        return {}
+    try:
+        record = json.loads(args.record.read_text())
+        seeds = {int(seed): rows for seed, rows in record["seeds"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        stop(f"{args.record} is not a --record file of this script ({error}): give another")
+    ours = dict(machine=machine, recipe=args.recipe, reference=args.reference)
+    theirs = {key: record.get(key) for key in ours}
+    if theirs != ours:
+        stop(f"{args.record} holds seeds of {theirs}, not of this round's {ours}: give another")
+    return seeds
+
+
+def stop(message: str) -> None:
+    """One line on stderr and exit status 2, as for any bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def write_record(args, machine: str, seeds: dict[int, list[dict]]) -> None:
+    record = dict(machine=machine, recipe=args.recipe, reference=args.reference, seeds=seeds)
+    args.record.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def mean_std(values: list[float]) -> str:
@@ -275,6 +305,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--airbench", default=str(AIRBENCH), help="airbench94_cpu.py")
     parser.add_argument("--out", help="where the runs go (default: a temporary directory)")
     parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="keep each finished seed in this JSON file and skip the seeds it holds",
+    )
+    parser.add_argument(
         "--runs",
         nargs="+",
         type=Path,
@@ -287,6 +323,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.thresholds = [float(t) for t in args.thresholds.split(",")]
     except ValueError as error:
         parser.error(f"--seeds and --thresholds take comma-separated numbers ({error})")
+    if args.runs and args.record:
+        parser.error("--record keeps seeds of a training round: leave it out with --runs")
     for run_dir in args.runs or []:
         if not (run_dir / "metrics.csv").is_file() or not (run_dir / "checkpoint.pt").is_file():
             parser.error(
@@ -318,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cpu")
     native_bf16 = bf16_supported(device)
     print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine_summary(device)}; bf16 {'native' if native_bf16 else 'off'}")
+    machine = machine_summary(device)
+    print(f"machine: {machine}; bf16 {'native' if native_bf16 else 'off'}")
     print("command: python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]))
+    recorded = read_record(args, machine)
     began = time.perf_counter()
     dataset = load_dataset(args.data, data_dir=args.data_dir)
     print(
@@ -333,6 +373,11 @@ def main(argv: list[str] | None = None) -> None:
         say_one(ours[-1])
     # seed by seed, so both sides see the same drift of a shared CPU
     for seed in [] if args.runs else args.seeds:
+        if seed in recorded:
+            print(f"seed {seed}: measured before, read from {args.record}", flush=True)
+            ours.append(recorded[seed][0])
+            theirs.extend(recorded[seed][1:])
+            continue
         print(f"cnnlab {args.model} --recipe {args.recipe}, seed {seed} ...", flush=True)
         ours.append(train_seed(args, seed, out / f"seed{seed}", tta))
         say_one(ours[-1])
@@ -340,6 +385,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"airbench94_cpu, seed {seed} ...", flush=True)
             theirs.append(run_airbench(args, seed, fp32=not native_bf16))
             say_one(theirs[-1])
+        if args.record:
+            recorded[seed] = [ours[-1], *theirs[-1:]]  # the reference's, if any
+            write_record(args, machine, recorded)
     print_table(f"cnnlab {args.recipe} (tta {tta})", ours, args.thresholds)
     if not theirs:
         return

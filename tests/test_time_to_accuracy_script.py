@@ -4,6 +4,7 @@ table (a mean row even where the reference measured nothing), and its bad-input 
 from __future__ import annotations
 
 import importlib.util
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_round_table_has_a_mean_row_where_the_reference_measured_nothing(script,
         (["--reference", "airbench"], "--reference airbench needs --data-dir"),
         (["--seeds", "0,one"], "--seeds and --thresholds take comma-separated numbers"),
         (["--runs", "."], "is not a finished cnnlab run"),
+        (["--record", "r.json", "--runs", "."], "leave it out with --runs"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(script, argv, says, capsys):
@@ -84,3 +86,57 @@ def test_bad_input_is_one_line_and_exit_status_2(script, argv, says, capsys):
         script.parse_args(argv)
     assert stopped.value.code == 2
     assert says in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def row(seed: int, train: float, top1_tta: float) -> dict:
+    """A finished seed's figures, as train_seed and run_airbench return them."""
+    figures = dict(seed=seed, top1=89.0, top1_tta=top1_tta, epochs=8, images_per_s=None)
+    return figures | dict(setup=None, train=train, wall=train, run_dir="", t90=train)
+
+
+@pytest.fixture
+def round_without_data(script, monkeypatch, tmp_path):
+    """main() with no dataset to decode; training a seed on either side is recorded in
+    ``trained`` (cnnlab 100 s and 90.5%, airbench94_cpu 200 s and 90.0%)."""
+    trained = []
+    monkeypatch.setattr(script, "load_dataset", lambda *a, **k: Namespace(train=[], test=[]))
+
+    def train_seed(args, seed, out, tta):
+        trained.append(("cnnlab", seed))
+        return row(seed, 100.0, 90.5)
+
+    def run_airbench(args, seed, fp32):
+        trained.append(("airbench", seed))
+        return row(seed, 200.0, 90.0)
+
+    monkeypatch.setattr(script, "train_seed", train_seed)
+    monkeypatch.setattr(script, "run_airbench", run_airbench)
+    argv = ["--data-dir", "D", "--reference", "airbench", "--thresholds", "90"]
+    argv += ["--out", str(tmp_path / "runs")]
+    return argv + ["--record", str(tmp_path / "round.json")], trained
+
+
+def test_a_round_is_finished_over_several_sittings_with_record(script, round_without_data, capsys):
+    argv, trained = round_without_data
+    script.main([*argv, "--seeds", "0"])  # the first sitting: seed 0
+    script.main([*argv, "--seeds", "0,1"])  # the second: seed 1 only, seed 0 read back
+    assert trained == [("cnnlab", 0), ("airbench", 0), ("cnnlab", 1), ("airbench", 1)]
+    last = capsys.readouterr().out.split("date:")[-1]
+    assert "seed 0: measured before" in last
+    # both seeds in the table: cnnlab 100 s against 200 s, 90.5% against 90.0%
+    assert "ratio cnnlab / airbench94_cpu: 0.500" in last and "airbench94_cpu: +0.50 pp" in last
+
+
+def test_a_record_of_another_round_stops_with_one_line(script, round_without_data, capsys):
+    argv, trained = round_without_data
+    script.main([*argv, "--seeds", "0"])
+    record = Path(argv[-1])
+    record.write_text(record.read_text().replace('"speedrun_cifar"', '"resnet_cifar_fast"'))
+    with pytest.raises(SystemExit) as stopped:
+        script.main([*argv, "--seeds", "0,1"])
+    assert stopped.value.code == 2 and len(trained) == 2  # nothing trained again
+    assert "holds seeds of" in capsys.readouterr().err.strip().splitlines()[-1]
+    record.write_text("not json")
+    with pytest.raises(SystemExit) as stopped:
+        script.main([*argv, "--seeds", "0"])
+    assert stopped.value.code == 2
