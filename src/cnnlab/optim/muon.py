@@ -9,7 +9,7 @@ update's size relative to the weights then stays fixed), and trains the remainin
 (BatchNorm shifts, the linear head, the whitening bias) with SGD and Nesterov momentum.
 
 torch 2.14's ``torch.optim.Muon`` accepts 2-D parameters only, has no SGD part, and always
-orthogonalises in bf16, which a CPU without native bf16 (AVX2 only) emulates 18 to 34 times
+orthogonalises in bf16, which a CPU without native bf16 (AVX2 only) emulates 15 to 30 times
 slower than float32: on such a CPU it took a third of the speedrun's step (BENCHMARKS.md). So
 :class:`Muon` here keeps both kinds in one optimizer (one set of param groups for the
 schedulers and checkpoints), does torch's matrix update itself on 2-D views of the filters, in
