@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_summary(cpu)}; bf16 {'native' if bf16_supported(cpu) else 'off'}")
     model = create_model("speedrun_cifar_net").to(memory_format=torch.channels_last)
-    filters = [p for p in model.parameters() if p.dim() == 4]
+    # the filter banks the recipe puts on Muon: every conv but the whitening one, which it freezes
+    filters = [
+        p for n, p in model.named_parameters() if p.dim() == 4 and not n.startswith("whiten")
+    ]
     print(
         "filter banks as matrices: "
         + ", ".join("x".join(map(str, as_matrix(p).shape)) for p in filters)
