@@ -52,6 +52,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -236,7 +237,7 @@ def read_record(args, machine: str) -> dict[int, list[dict]]:
     return seeds
 
 
-def stop(message: str) -> None:
+def stop(message: str) -> NoReturn:
     """One line on stderr and exit status 2, as for any bad input."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
