@@ -528,7 +528,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--amp",
         action=argparse.BooleanOptionalAction,
-        help="bf16 autocast or not (default: the precision the run tested in, as metrics.csv)",
+        help="bf16 autocast or not (default: the precision the run tested in, as metrics.csv; "
+        "float32 where the device only emulates bf16)",
     )
     p.set_defaults(handler=_run_evaluate)
 
@@ -550,6 +551,11 @@ def _run_evaluate(args) -> None:
         f"{kind} on {result.data} test split ({result.images} images), tta {result.tta}, "
         f"precision {result.precision}"
     )
+    if args.amp is None and result.precision != result.recorded_precision:
+        _say(
+            f"(tested in {result.recorded_precision} when recorded; this device only emulates "
+            "bf16, many times slower: --amp to repeat the recorded figures exactly)"
+        )
     table = Table()
     for column in ("", "accuracy", "error"):
         table.add_column(column, justify="right")

@@ -28,6 +28,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
+from cnnlab.machine import bf16_supported
 from cnnlab.validate import POSITIVE_INT, Flag, Instance, Text, check
 
 _CHECKPOINTS = Instance((list, tuple), "a path or a list of paths (or model names)")
@@ -102,6 +103,8 @@ class EvaluationResult:
     top1: float
     top5: float
     precision: str = "fp32"
+    #: what the run (or the weights' provenance) tested in: ``bf16`` or ``fp32``
+    recorded_precision: str = "fp32"
 
     @property
     def top1_error(self) -> float:
@@ -204,7 +207,9 @@ def evaluate(
         amp: evaluate in bf16 autocast (True) or float32 (False); ``None`` takes the precision
             the (first) run recorded for its own tests, so the result matches its metrics.csv
             (cnnlab's own weights: their run's, from the provenance; float32 for a model with
-            other or no weights, or a run that recorded none).
+            other or no weights, or a run that recorded none). A recorded bf16 becomes float32
+            on a device that only emulates bf16 (a CPU without AVX512-BF16 or AMX), where it
+            runs many times slower; the result's ``recorded_precision`` then says so.
     """
     from cnnlab.data import load_dataset, make_loader
     from cnnlab.model_source import load_source
@@ -274,8 +279,9 @@ def evaluate(
         augment="none",
         input_size=input_size,
     )
+    recorded_precision = run_eval_precision({"config": first.run_config})
     if amp is None:
-        amp = run_eval_precision({"config": first.run_config}) == "bf16"
+        amp = recorded_precision == "bf16" and bf16_supported(torch.device(device))
     totals = RunningTotals(device)
     for images, labels in loader.epoch(0):
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
@@ -290,6 +296,7 @@ def evaluate(
         result.top1,
         result.top5,
         "bf16" if amp else "fp32",
+        recorded_precision,
     )
 
 

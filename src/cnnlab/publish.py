@@ -9,8 +9,8 @@ sha256 the loader checks.
 
 Written into the package's folder, the weights are then measured as users will load them
 (stored precision included) by ``cnnlab evaluate MODEL --weights NAME``, without and with the
-recipe's test-time augmentation; the provenance's ``evaluation`` keeps those figures and the
-command, which the tests repeat.
+recipe's test-time augmentation, in bf16 and in float32; the provenance's ``evaluation`` keeps
+those figures and the commands, which the tests repeat.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def publish_weights(
 
 def measure_weights(model: str, name: str, config: dict) -> dict:
     """Test top-1/top-5 of shipped weights by ``cnnlab evaluate``, without and with the
-    recipe's test-time augmentation, and the commands that repeat it."""
+    recipe's test-time augmentation, in bf16 and in float32 (``evaluate`` takes float32 where
+    bf16 is only emulated), with the commands that repeat each figure."""
     from cnnlab.evaluation import evaluate
     from cnnlab.training.recipes import get_recipe
 
@@ -101,17 +102,25 @@ def measure_weights(model: str, name: str, config: dict) -> dict:
     recipe_tta = get_recipe(config["recipe"]).tta if config.get("recipe") else "none"
     if recipe_tta != "none":
         modes.append(recipe_tta)
-    measured: dict = {"top1": {}, "top5": {}, "commands": {}}
-    for tta in modes:
-        result = evaluate(
-            model, weights=name, data=config["data"], data_dir=config.get("data_dir"), tta=tta
-        )
-        measured["top1"][tta], measured["top5"][tta] = result.top1, result.top5
-        flags = f"--data {config['data']} --data-dir DIR" + (
-            "" if tta == "none" else f" --tta {tta}"
-        )
-        measured["commands"][tta] = f"cnnlab evaluate {model} --weights {name} {flags}"
-        measured["images"], measured["precision"] = result.images, result.precision
+    measured: dict = {}
+    for precision, flag in (("bf16", "--amp"), ("fp32", "--no-amp")):
+        figures: dict = {"top1": {}, "top5": {}, "commands": {}}
+        for tta in modes:
+            result = evaluate(
+                model,
+                weights=name,
+                data=config["data"],
+                data_dir=config.get("data_dir"),
+                tta=tta,
+                amp=precision == "bf16",
+            )
+            figures["top1"][tta], figures["top5"][tta] = result.top1, result.top5
+            flags = f"--data {config['data']} --data-dir DIR {flag}" + (
+                "" if tta == "none" else f" --tta {tta}"
+            )
+            figures["commands"][tta] = f"cnnlab evaluate {model} --weights {name} {flags}"
+            measured["images"] = result.images
+        measured[precision] = figures
     return measured
 
 

@@ -194,6 +194,21 @@ def test_evaluate_agrees_with_the_runs_metrics_and_says_its_precision(cnnlab, ru
     assert f"precision {other}" in cnnlab("evaluate", run, flag).stdout
 
 
+def test_a_bf16_run_is_evaluated_in_float32_where_bf16_is_only_emulated(cnnlab, place):
+    """Emulated bf16 is many times slower than float32: evaluate falls back and says so."""
+    from cnnlab import evaluation
+
+    bf16_run = place / "bf16-run"
+    assert cnnlab("train", "lenet5", *TINY, "--amp", "--out", bf16_run).returncode == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "bf16_supported", lambda device: False)
+        fallback = cnnlab("evaluate", bf16_run)
+        forced = cnnlab("evaluate", bf16_run, "--amp")
+    assert fallback.returncode == 0, fallback.stderr
+    assert "precision fp32" in fallback.stdout and "--amp to repeat" in fallback.stdout
+    assert "precision bf16" in forced.stdout and "--amp to repeat" not in forced.stdout
+
+
 def test_metrics_record_precision_and_machine_and_resume_keeps_the_precision(cnnlab, run, place):
     import yaml
 
