@@ -21,19 +21,28 @@ CPU_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
 
 @cache
 def _cpuinfo() -> tuple[str, tuple[str, ...]]:
-    """The CPU's model name and which of ``CPU_FLAGS`` it has (Linux; elsewhere unknown)."""
+    """The CPU's name and which of ``CPU_FLAGS`` it has (Linux; elsewhere unknown)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return parse_cpuinfo(Path("/proc/cpuinfo").read_text())
     except OSError:
         return "unknown CPU", ()
-    model, flags = "unknown CPU", set()
+
+
+def parse_cpuinfo(text: str) -> tuple[str, tuple[str, ...]]:
+    """The first CPU's name in ``/proc/cpuinfo`` text, with its family and model numbers (a
+    cloud's "AMD EPYC" names Zen 3, 4 and 5 alike, whose speeds differ by half), and which of
+    ``CPU_FLAGS`` it reports."""
+    fields: dict[str, str] = {}
     for line in text.splitlines():
+        if not line.strip() and fields:
+            break  # the first processor's block is enough: all cores are the same model
         key, _, value = line.partition(":")
-        if key.strip() == "model name" and model == "unknown CPU":
-            model = value.strip()
-        elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
-    return model, tuple(flag for flag in CPU_FLAGS if flag in flags)
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "unknown CPU")
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    flags = set(fields.get("flags", "").split())
+    return name, tuple(flag for flag in CPU_FLAGS if flag in flags)
 
 
 def cpu_has(flag: str) -> bool:
@@ -42,7 +51,7 @@ def cpu_has(flag: str) -> bool:
 
 
 def machine_summary(device: torch.device) -> str:
-    """E.g. ``AMD EPYC 9B14 [avx512_bf16 avx512f avx2]; 2 threads; torch 2.14.1``."""
+    """E.g. ``AMD EPYC (family 26 model 2) [avx512_bf16 avx512f avx2]; 2 threads; torch 2.14.1``."""
     model, flags = _cpuinfo()
     parts = [f"{model} [{' '.join(flags) or 'no avx2'}]", f"{torch.get_num_threads()} threads"]
     if device.type == "cuda":
