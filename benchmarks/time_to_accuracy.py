@@ -94,13 +94,7 @@ def train_seed(args, seed: int, out: Path, tta: str) -> dict:
     options = dict(
         data=args.data, data_dir=args.data_dir, seed=seed, threads=args.threads, out=str(out)
     )
-    if args.epochs:
-        options["epochs"] = args.epochs
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    if args.model_arg:
-        options["model_kwargs"] = dict(args.model_arg)
-    config = resolve_config(args.model, args.recipe, **options)
+    config = resolve_config(args.model, args.recipe, **options, **recipe_changes(args))
     if args.processes > 1:
         setup, wall, model, loader, amp = train_processes(args, config, out)
     else:
@@ -159,6 +153,9 @@ def train_processes(args, config, out: Path):
     command += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size)]
     for key, value in config.model_kwargs.items():
         command += ["--model-arg", f"{key}={value}"]
+    if config.small_crop is not None:
+        command += ["--small-crop", str(config.small_crop)]
+        command += ["--small-crop-epochs", str(config.small_crop_epochs)]
     print("  $ " + " ".join(command), flush=True)
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -231,7 +228,8 @@ def read_record(args, machine: str) -> dict[int, list[dict]]:
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         stop(f"{args.record} is not a --record file of this script ({error}): give another")
     ours = dict(machine=machine, recipe=args.recipe, reference=args.reference)
-    theirs = {key: record.get(key) for key in ours}
+    ours["changes"] = recipe_changes(args)
+    theirs = {key: record.get(key, {} if key == "changes" else None) for key in ours}
     if theirs != ours:
         stop(f"{args.record} holds seeds of {theirs}, not of this round's {ours}: give another")
     return seeds
@@ -243,8 +241,22 @@ def stop(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def recipe_changes(args) -> dict:
+    """The recipe's settings this round overrides: they belong to a ``--record``'s identity,
+    so a round of a variant never mixes with the recipe's own seeds."""
+    changes = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        small_crop=args.small_crop,
+        small_crop_epochs=args.small_crop_epochs,
+        model_kwargs=dict(args.model_arg or []),
+    )
+    return {key: value for key, value in changes.items() if value}
+
+
 def write_record(args, machine: str, seeds: dict[int, list[dict]]) -> None:
     record = dict(machine=machine, recipe=args.recipe, reference=args.reference, seeds=seeds)
+    record["changes"] = recipe_changes(args)
     args.record.write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -297,6 +309,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="CPU threads for both (default: torch's)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (smoke tests)")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument(
+        "--small-crop", type=int, metavar="PIXELS", help="as cnnlab train --small-crop"
+    )
+    parser.add_argument("--small-crop-epochs", type=int, metavar="N", help="with --small-crop")
     parser.add_argument(
         "--processes", type=int, default=1, help="N one-thread torchrun processes (DDP)"
     )

@@ -140,3 +140,13 @@ def test_a_record_of_another_round_stops_with_one_line(script, round_without_dat
     with pytest.raises(SystemExit) as stopped:
         script.main([*argv, "--seeds", "0"])
     assert stopped.value.code == 2
+
+
+def test_a_variants_round_does_not_mix_with_the_recipes_record(script, round_without_data, capsys):
+    argv, trained = round_without_data
+    script.main([*argv, "--seeds", "0"])
+    variant = [*argv, "--small-crop", "28", "--small-crop-epochs", "3", "--seeds", "0,1"]
+    with pytest.raises(SystemExit) as stopped:
+        script.main(variant)
+    assert stopped.value.code == 2 and len(trained) == 2  # nothing trained again
+    assert "'small_crop': 28" in capsys.readouterr().err.strip().splitlines()[-1]

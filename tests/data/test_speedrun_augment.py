@@ -83,3 +83,73 @@ def test_names_parse_and_bad_ones_say_what_is_accepted():
     for bad in ("translatex", "crop+translate2", "spin"):
         with pytest.raises(ConfigError, match="translateN"):
             BatchAugment.from_name(bad, dataset_default="none", crop_padding=4)
+
+
+def windows_of(image: np.ndarray, padded: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Every (top, left) at which ``image`` is the ``size`` x ``size`` window of ``padded``."""
+    span = padded.shape[-1] - size + 1
+    return [
+        (top, left)
+        for top in range(span)
+        for left in range(span)
+        if np.array_equal(image, padded[:, top : top + size, left : left + size])
+    ]
+
+
+def test_small_crop_epochs_cut_windows_of_the_padded_image_then_serve_whole_images():
+    dataset = numbered(60, "translate2")
+    loader = make_loader(
+        "train", dataset, batch_size=10, train=True, seed=0, small_crop=4, small_crop_epochs=2
+    )
+    offsets = set()
+    for epoch in (0, 1):
+        for batch, labels in loader.epoch(epoch):
+            assert batch.shape[-2:] == (4, 4)
+            for image, label in zip(batch, labels.tolist(), strict=True):
+                source = dataset.train.images[label].numpy()
+                padded = np.pad(source, ((0, 0), (2, 2), (2, 2)), "reflect")  # 10 x 10
+                found = windows_of(image.numpy(), padded, 4)
+                assert found, f"image {label} is no 4x4 window of its reflect-padded source"
+                offsets.update(found)
+    assert len(offsets) > 35  # the windows move over all 7 x 7 positions of the 10-pixel image
+    assert {top for top, _ in offsets} == set(range(7))
+    whole = [batch for batch, _ in loader.epoch(2)]
+    assert all(batch.shape[-2:] == (6, 6) for batch in whole)
+    test_loader = make_loader(
+        "test", dataset, batch_size=10, train=False, small_crop=4, small_crop_epochs=2
+    )
+    assert all(batch.shape[-2:] == (6, 6) for batch, _ in test_loader.epoch(0))  # never cropped
+
+
+def test_small_crop_without_translation_stays_inside_the_image_and_resumes_alike():
+    dataset = numbered(30, "none")
+    options = dict(batch_size=6, train=True, seed=5, small_crop=3, small_crop_epochs=1)
+    loader = make_loader("train", dataset, **options)
+    full = [x.clone() for x, _ in loader.epoch(0)]
+    for batch, labels in zip(full, [y for _, y in loader.epoch(0)], strict=True):
+        for image, label in zip(batch, labels.tolist(), strict=True):
+            assert windows_of(image.numpy(), dataset.train.images[label].numpy(), 3)
+    resumed = [x for x, _ in make_loader("train", dataset, **options).epoch(0, start_step=3)]
+    assert all(torch.equal(a, b) for a, b in zip(full[3:], resumed, strict=True))
+
+
+def test_without_small_crop_the_random_draws_are_those_of_before():
+    """Runs without --small-crop keep their batches bit for bit: the same draws as one
+    ``randint`` of every shift inside the padding, then the flips."""
+    augment = BatchAugment.from_name("translate2+altflip", dataset_default="none", crop_padding=4)
+    drawn = augment.sample(16, torch.Generator().manual_seed(7))
+    generator = torch.Generator().manual_seed(7)
+    offsets = torch.randint(0, 5, (16, 2), generator=generator)
+    flips = torch.randint(0, 2, (16, 1), generator=generator)
+    assert torch.equal(drawn, torch.cat([offsets, flips], 1))
+
+
+def test_a_small_crop_the_images_cannot_give_says_why():
+    dataset = numbered(20, "translate2")
+    with pytest.raises(ConfigError, match="does not fit the 6x6 images; pick a size from 1 to 6"):
+        make_loader("train", dataset, batch_size=5, train=True, small_crop=7, small_crop_epochs=1)
+    with pytest.raises(ConfigError, match="--input-size"):
+        make_loader(
+            "train", dataset, batch_size=5, train=True, small_crop=4, small_crop_epochs=1,
+            input_size=(3, 8, 8),
+        )  # fmt: skip

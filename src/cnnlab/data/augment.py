@@ -90,9 +90,22 @@ class BatchAugment:
     def active(self) -> bool:
         return self.crop_padding > 0 or self.flip
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        """Random parameters for ``batch_size`` images: int64 [B, 3] = (top, left, flip)."""
-        offsets = torch.randint(0, 2 * self.crop_padding + 1, (batch_size, 2), generator=generator)
+    def sample(
+        self, batch_size: int, generator: torch.Generator, positions: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Random parameters for ``batch_size`` images: int64 [B, 3] = (top, left, flip).
+
+        ``positions``: the number of crop offsets (rows, columns) when a window smaller than
+        the stored size is cut (see :meth:`gather`'s ``crop``); by default every shift of the
+        stored size inside the padding.
+        """
+        if positions is None:
+            span = 2 * self.crop_padding + 1
+            offsets = torch.randint(0, span, (batch_size, 2), generator=generator)
+        else:
+            offsets = torch.cat(
+                [torch.randint(0, n, (batch_size, 1), generator=generator) for n in positions], 1
+            )
         flips = torch.randint(0, 2, (batch_size, 1), generator=generator)
         return torch.cat([offsets, flips if self.flip else torch.zeros_like(flips)], dim=1)
 
@@ -105,7 +118,11 @@ class BatchAugment:
         return F.pad(images, (padding, padding, padding, padding), mode=self.padding_mode)
 
     def gather(
-        self, source: torch.Tensor, indices: torch.Tensor, params: torch.Tensor | None
+        self,
+        source: torch.Tensor,
+        indices: torch.Tensor,
+        params: torch.Tensor | None,
+        crop: int | None = None,
     ) -> torch.Tensor:
         """Images ``indices`` of a :meth:`prepare`-d source, cropped and flipped by ``params``.
 
@@ -113,19 +130,20 @@ class BatchAugment:
             source: what :meth:`prepare` returned.
             indices: int64 [B], the images to take.
             params: int64 [B, 3] from :meth:`sample`, or None for the images as stored.
+            crop: cut ``crop`` x ``crop`` windows instead of the stored size (``small_crop``).
 
         Returns:
             uint8 [B, C, H, W]: image b is ``pad(images[indices[b]])[:, top:top + H,
-            left:left + W]``, mirrored left-right if its flip is set.
+            left:left + W]``, mirrored left-right if its flip is set; H = W = ``crop`` if given.
         """
         batch = source.index_select(0, indices)
         padding = self.crop_padding
-        if params is None or not self.active:
-            size = (source.shape[-2] - 2 * padding, source.shape[-1] - 2 * padding)
-            return batch[..., padding : padding + size[0], padding : padding + size[1]]
-        if padding:
-            height, width = batch.shape[-2] - 2 * padding, batch.shape[-1] - 2 * padding
-            windows = batch.unfold(2, height, 1).unfold(3, width, 1)  # [B, C, 2p+1, 2p+1, H, W]
+        stored = (source.shape[-2] - 2 * padding, source.shape[-1] - 2 * padding)
+        if params is None or not (self.active or crop):
+            return batch[..., padding : padding + stored[0], padding : padding + stored[1]]
+        height, width = (crop, crop) if crop else stored
+        if (height, width) != tuple(batch.shape[-2:]):
+            windows = batch.unfold(2, height, 1).unfold(3, width, 1)  # [B, C, rows, cols, H, W]
             rows = torch.arange(len(indices), device=batch.device)
             batch = windows[rows, :, params[:, 0], params[:, 1]]
         if self.flip:

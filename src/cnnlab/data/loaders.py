@@ -126,9 +126,25 @@ class BatchLoader(_ShardedLoader):
         std: Sequence[float],
         channels_last: bool = False,
         input_size: Sequence[int] | None = None,
+        small_crop: int | None = None,
+        small_crop_epochs: int = 0,
     ) -> None:
         super().__init__(sharding, device, channels_last)
         self.train = train
+        stored = tuple(data.images.shape[-2:])
+        if small_crop is not None and train and small_crop_epochs:
+            if not 1 <= small_crop <= min(stored):
+                raise ConfigError(
+                    f"--small-crop {small_crop} does not fit the {stored[0]}x{stored[1]} images; "
+                    f"pick a size from 1 to {min(stored)}"
+                )
+            if input_size is not None and tuple(input_size[1:]) != stored:
+                raise ConfigError(
+                    "--small-crop cuts the images the model takes as stored; it cannot be combined "
+                    "with data fitted to the model's input size (--input-size)"
+                )
+        self.small_crop = small_crop if train else None
+        self.small_crop_epochs = small_crop_epochs
         self.augment = augment if train else BatchAugment()
         self.source = self.augment.prepare(data.images.to(self.device))
         self.labels = data.labels.to(self.device)
@@ -139,6 +155,11 @@ class BatchLoader(_ShardedLoader):
         self.normalize = Normalize(mean, std, self.device)
         self.input_size = tuple(input_size) if input_size is not None else None
 
+    def crop(self, epoch: int) -> int | None:
+        """The side of the windows cut in ``epoch``: ``small_crop`` in the first
+        ``small_crop_epochs`` epochs, else None (the stored size)."""
+        return self.small_crop if epoch < self.small_crop_epochs else None
+
     def _augment_params(self, epoch: int, start_step: int) -> torch.Tensor | None:
         """Random parameters of every remaining step of the epoch, drawn on the CPU and moved
         to the device in one copy, so no step waits on a host-to-device transfer.
@@ -146,12 +167,16 @@ class BatchLoader(_ShardedLoader):
         Each step's parameters come from a generator seeded by (seed, epoch, step) and are drawn
         for the global batch of all ranks, of which this rank takes its strided share.
         """
-        if not self.augment.active:
+        crop = self.crop(epoch)
+        if not (self.augment.active or crop):
             return None
+        positions = None
+        if crop:
+            positions = (self.source.shape[-2] - crop + 1, self.source.shape[-1] - crop + 1)
         sharding = self.sharding
         global_batch = sharding.batch_size * sharding.world_size
         params = [
-            self.augment.sample(global_batch, seeded_generator(self.seed, epoch, step))[
+            self.augment.sample(global_batch, seeded_generator(self.seed, epoch, step), positions)[
                 sharding.rank :: sharding.world_size
             ]
             for step in range(start_step, sharding.steps)
@@ -176,7 +201,10 @@ class BatchLoader(_ShardedLoader):
                 if params is not None:
                     first = (step - start_step) * sharding.batch_size
                     step_params = params[first : first + len(indices)]
-                images = self._model_input(self.augment.gather(self.source, indices, step_params))
+                crop = self.crop(epoch)
+                images = self._model_input(
+                    self.augment.gather(self.source, indices, step_params, crop), crop
+                )
                 labels = self.labels.index_select(0, indices)
             yield images, labels
 
@@ -198,10 +226,11 @@ class BatchLoader(_ShardedLoader):
         finally:
             torch.set_num_threads(threads)
 
-    def _model_input(self, images: torch.Tensor) -> torch.Tensor:
+    def _model_input(self, images: torch.Tensor, crop: int | None = None) -> torch.Tensor:
         images = self.normalize(images)
         if self.input_size is not None:  # padding is black: the normalised value of 0
-            images = fit_input_size(images, self.input_size, fill=self.normalize.shift)
+            size = self.input_size if crop is None else (self.input_size[0], crop, crop)
+            images = fit_input_size(images, size, fill=self.normalize.shift)
         if self.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images.contiguous()
@@ -222,6 +251,8 @@ def make_loader(
     channels_last: bool = False,
     input_size: Sequence[int] | None = None,
     num_workers: int | None = None,
+    small_crop: int | None = None,
+    small_crop_epochs: int = 0,
 ) -> BatchLoader | FolderLoader:
     """A loader over one split of ``dataset``.
 
@@ -241,6 +272,10 @@ def make_loader(
         input_size: the model's ``(C, H, W)``; batches are resized (and 1 channel repeated to
             3) to fit it. None keeps the stored size.
         num_workers: DataLoader workers for image folders (default: CPU count, at most 8).
+        small_crop: in the first ``small_crop_epochs`` epochs of training, random
+            ``small_crop`` x ``small_crop`` windows of the (padded) images instead of the stored
+            size: fewer pixels, so cheaper steps, early on (in-memory datasets only).
+        small_crop_epochs: how many epochs use ``small_crop``.
 
     Returns:
         A loader with ``len(loader)`` steps per epoch and ``loader.epoch(epoch, start_step)``.
@@ -259,6 +294,11 @@ def make_loader(
         train=train, device=device, channels_last=channels_last, input_size=input_size
     )
     if isinstance(data, FolderImages):
+        if small_crop is not None and small_crop_epochs and train:
+            raise ConfigError(
+                "--small-crop works on datasets held in memory (CIFAR, MNIST, SVHN, ...), not on "
+                "image folders read batch by batch; leave it out"
+            )
         return FolderLoader(
             data, dataset, sharding, augment=augment, num_workers=num_workers, **both
         )
@@ -270,6 +310,8 @@ def make_loader(
         ),
         mean=dataset.mean,
         std=dataset.std,
+        small_crop=small_crop,
+        small_crop_epochs=small_crop_epochs,
         **both,
     )
 

@@ -69,6 +69,9 @@ class TrainConfig:
     multiplier, their per-step decay kept), ``lookahead`` (decay, synchronised every
     ``lookahead_every`` steps, see ``cnnlab.training.lookahead``), the ``linear`` schedule
     (warm-up from ``warmup_start`` over ``warmup_epochs``, then linear to ``lr_end_factor``).
+    ``small_crop`` (progressive resizing by cropping: the first ``small_crop_epochs`` epochs
+    train on random ``small_crop``-pixel squares of the padded images, so their steps cost
+    fewer pixels; objects keep their scale, unlike a resize) is off by default too.
     """
 
     model: str = "lenet5"
@@ -81,6 +84,8 @@ class TrainConfig:
     freeze_until: str | None = None  # freeze this module and those defined before it
     input_size: list[int] | None = None
     augment: str = "default"
+    small_crop: int | None = None  # side of the training crops in the first small_crop_epochs
+    small_crop_epochs: int = 0
     epochs: int = 10
     batch_size: int = 128
     micro_batch: int | None = None  # images per forward/backward; the step is still the batch's
@@ -134,6 +139,14 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (
+                self.small_crop is None or self.small_crop >= 1,
+                f"--small-crop must be >= 1 pixel, e.g. 28, got {self.small_crop}",
+            ),
+            (
+                self.small_crop_epochs >= 0,
+                f"--small-crop-epochs must be >= 0, got {self.small_crop_epochs}",
+            ),
             (
                 self.micro_batch is None or self.micro_batch >= 1,
                 f"--micro-batch must be >= 1 image, e.g. 250, got {self.micro_batch}",

@@ -391,6 +391,8 @@ class Trainer:
             batch_size=per_rank,
             train=True,
             augment=self._augmentation(),
+            small_crop=self._small_crop(),
+            small_crop_epochs=config.small_crop_epochs,
             **loader_options,
         )
         self.test_loader = make_loader(
@@ -402,6 +404,48 @@ class Trainer:
             **loader_options,
         )
         self.steps_per_epoch = len(self.train_loader)
+
+    def _small_crop(self) -> int | None:
+        """The side of the early epochs' crops (``--small-crop``), checked against the data
+        and the model.
+
+        A recipe's small crop that the data or the model cannot take (an image folder, images
+        fitted to the model's size or smaller than the crop, a model too deep for it) is left
+        out, said once; one given on the command line stops the run with the reason.
+        """
+        from cnnlab.data import FolderImages
+        from cnnlab.data.augment import input_error
+        from cnnlab.training.recipes import get_recipe
+
+        config = self.config
+        crop = config.small_crop
+        if crop is None or not config.small_crop_epochs:
+            return None
+        stored = tuple(self.dataset.input_size[1:])
+        cuttable = not isinstance(self.dataset.train, FolderImages) and crop <= min(stored)
+        error = None
+        if cuttable and tuple(self.input_size[1:]) == stored:
+            size = (self.input_size[0], crop, crop)
+            error = input_error(self.model, size, self.device, self.channels_last)
+            if error is None:
+                epochs = config.small_crop_epochs
+                first = "epoch 1 trains" if epochs == 1 else f"epochs 1 to {epochs} train"
+                self._say(f"{first} on random {crop}x{crop} crops, the rest on whole images")
+                return crop
+        recipe = get_recipe(config.recipe).settings.get("small_crop") if config.recipe else None
+        if crop == recipe:
+            self._say(
+                f"recipe {config.recipe}'s {crop}x{crop} crops of the first epochs do not fit "
+                f"{config.model} on {config.data}; every epoch trains on whole images"
+            )
+            config.small_crop = None
+            return None
+        if error is not None:
+            raise ConfigError(
+                f"model '{config.model}' cannot take --small-crop {crop} crops "
+                f"({str(error).splitlines()[0][:120]}); pick a larger --small-crop"
+            ) from error
+        return crop  # the loader says what the data lack
 
     def _augmentation(self) -> str:
         """The run's augmentation; a recipe's folder-only one (ImageNet's scale jitter) on a
