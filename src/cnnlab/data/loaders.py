@@ -131,18 +131,6 @@ class BatchLoader(_ShardedLoader):
     ) -> None:
         super().__init__(sharding, device, channels_last)
         self.train = train
-        stored = tuple(data.images.shape[-2:])
-        if small_crop is not None and train and small_crop_epochs:
-            if not 1 <= small_crop <= min(stored):
-                raise ConfigError(
-                    f"--small-crop {small_crop} does not fit the {stored[0]}x{stored[1]} images; "
-                    f"pick a size from 1 to {min(stored)}"
-                )
-            if input_size is not None and tuple(input_size[1:]) != stored:
-                raise ConfigError(
-                    "--small-crop cuts the images the model takes as stored; it cannot be combined "
-                    "with data fitted to the model's input size (--input-size)"
-                )
         self.small_crop = small_crop if train else None
         self.small_crop_epochs = small_crop_epochs
         self.augment = augment if train else BatchAugment()
@@ -194,6 +182,7 @@ class BatchLoader(_ShardedLoader):
                 first = start_step * sharding.batch_size
                 served = order[first : first + len(params)]
                 params[: len(served), 2] = alternating_flips(self.first_flips, served, epoch)
+        crop = self.crop(epoch)
         for step in range(start_step, sharding.steps):
             with self._batch_threads():
                 indices = order[sharding.batch_slice(step)]
@@ -201,7 +190,6 @@ class BatchLoader(_ShardedLoader):
                 if params is not None:
                     first = (step - start_step) * sharding.batch_size
                     step_params = params[first : first + len(indices)]
-                crop = self.crop(epoch)
                 images = self._model_input(
                     self.augment.gather(self.source, indices, step_params, crop), crop
                 )
@@ -234,6 +222,35 @@ class BatchLoader(_ShardedLoader):
         if self.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images.contiguous()
+
+
+def small_crop_problem(
+    data: TensorImages | FolderImages, crop: int, input_size: Sequence[int] | None
+) -> str | None:
+    """Why ``data`` cannot be trained on ``crop`` x ``crop`` windows (``--small-crop``), or None.
+
+    Args:
+        data: the training split.
+        crop: the windows' side.
+        input_size: the model's ``(C, H, W)`` the batches are fitted to, or None.
+    """
+    if isinstance(data, FolderImages):
+        return (
+            "--small-crop works on datasets held in memory (CIFAR, MNIST, SVHN, ...), not on "
+            "image folders read batch by batch; leave it out"
+        )
+    stored = tuple(data.images.shape[-2:])
+    if not 1 <= crop <= min(stored):
+        return (
+            f"--small-crop {crop} does not fit the {stored[0]}x{stored[1]} images; "
+            f"pick a size from 1 to {min(stored)}"
+        )
+    if input_size is not None and tuple(input_size[1:]) != stored:
+        return (
+            "--small-crop cuts the images the model takes as stored; it cannot be combined "
+            "with data fitted to the model's input size (--input-size)"
+        )
+    return None
 
 
 def make_loader(
@@ -293,12 +310,11 @@ def make_loader(
     both: dict[str, Any] = dict(  # what both loaders take
         train=train, device=device, channels_last=channels_last, input_size=input_size
     )
+    if train and small_crop is not None and small_crop_epochs:
+        problem = small_crop_problem(data, small_crop, input_size)
+        if problem is not None:
+            raise ConfigError(problem)
     if isinstance(data, FolderImages):
-        if small_crop is not None and small_crop_epochs and train:
-            raise ConfigError(
-                "--small-crop works on datasets held in memory (CIFAR, MNIST, SVHN, ...), not on "
-                "image folders read batch by batch; leave it out"
-            )
         return FolderLoader(
             data, dataset, sharding, augment=augment, num_workers=num_workers, **both
         )

@@ -413,18 +413,16 @@ class Trainer:
         fitted to the model's size or smaller than the crop, a model too deep for it) is left
         out, said once; one given on the command line stops the run with the reason.
         """
-        from cnnlab.data import FolderImages
         from cnnlab.data.augment import input_error
+        from cnnlab.data.loaders import small_crop_problem
         from cnnlab.training.recipes import get_recipe
 
         config = self.config
         crop = config.small_crop
         if crop is None or not config.small_crop_epochs:
             return None
-        stored = tuple(self.dataset.input_size[1:])
-        cuttable = not isinstance(self.dataset.train, FolderImages) and crop <= min(stored)
         error = None
-        if cuttable and tuple(self.input_size[1:]) == stored:
+        if small_crop_problem(self.dataset.train, crop, self.input_size) is None:
             size = (self.input_size[0], crop, crop)
             error = input_error(self.model, size, self.device, self.channels_last)
             if error is None:
