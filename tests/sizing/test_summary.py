@@ -357,6 +357,26 @@ def test_no_warning_where_no_pixel_is_dropped(name, kwargs):
         assert summary(model, (3, 224, 224)).warnings == []
 
 
+@pytest.mark.parametrize(
+    "pool",
+    [nn.FractionalMaxPool2d(3, output_size=5), nn.AdaptiveAvgPool2d(5), nn.AdaptiveMaxPool2d(5)],
+    ids=["fractional", "adaptive-avg", "adaptive-max"],
+)
+def test_pools_without_a_fixed_stride_get_no_window(pool):
+    # Fractional max pooling (Graham 2014) draws its windows' positions at random, with a mean
+    # stride of input/output = 14/5 here; adaptive pools fit theirs to the output size. Neither
+    # has a stride to report or a last window to warn about, so the row says no kernel, no
+    # receptive field, and no pixel is dropped.
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), pool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryWarning)
+        result = summary(model, (3, 16, 16))
+    row = next(r for r in result.rows if r.name == "1")
+    assert row.output_shape == tuple(model(torch.zeros(1, 3, 16, 16)).shape[1:]) == (8, 5, 5)
+    assert (row.kernel, row.stride, row.receptive_field) == (None, None, None)
+    assert result.warnings == []
+
+
 def test_squeezenet_first_conv_really_drops_a_pixel():
     # 224 with a 7×7 filter at stride 2: (224 - 7)/2 + 1 = 109.5, the last column is never read.
     with pytest.warns(GeometryWarning, match=r"features\.0.*109\.50"):

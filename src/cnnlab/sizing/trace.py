@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.modules import pooling
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.modules.module import (
     register_module_forward_hook,
@@ -32,15 +33,15 @@ from cnnlab.geometry.fit import smallest_square_input, square_input, too_small_e
 from cnnlab.geometry.units import dims
 from cnnlab.models.features import call_name
 
-_POOLS = (
-    nn.modules.pooling._MaxPoolNd,
-    nn.modules.pooling._AvgPoolNd,
-    nn.modules.pooling._AdaptiveAvgPoolNd,
-    nn.modules.pooling._AdaptiveMaxPoolNd,
-    nn.modules.pooling._LPPoolNd,
+# pools with no fixed stride: adaptive ones fit their windows to the output size, fractional
+# ones draw them at random; neither has a window that sizing could slide or warn about
+_UNSTRIDED_POOLS = (
+    pooling._AdaptiveAvgPoolNd,
+    pooling._AdaptiveMaxPoolNd,
     nn.FractionalMaxPool2d,
     nn.FractionalMaxPool3d,
 )
+_POOLS = (pooling._MaxPoolNd, pooling._AvgPoolNd, pooling._LPPoolNd, *_UNSTRIDED_POOLS)
 # Leaves that keep their input's shape and change no position: the receptive field passes
 # through them unchanged, and tracing runs a shape-only stand-in for them (see _shape_only).
 _POINTWISE = frozenset(
@@ -159,7 +160,7 @@ def _window_of(module: nn.Module, axes: int) -> Window | None:
     pooling window; its ``stride`` defaults to the kernel size, as in torch's pools.
     """
     kernel = getattr(module, "kernel_size", None)
-    if kernel is None or isinstance(module, _POOLS[2:4]) or axes < 1:
+    if kernel is None or isinstance(module, _UNSTRIDED_POOLS) or axes < 1:
         return None
     kernel = _as_tuple(kernel, axes)
     if len(kernel) != axes:
