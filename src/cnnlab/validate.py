@@ -15,18 +15,19 @@ import math
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, Literal, Union
 
 from cnnlab.errors import ConfigError
 
 
+@dataclass(frozen=True)
 class _MaybeNone:
     """What every domain with an ``optional`` field shares: ``None`` passes only if optional,
-    and the description then says so."""
+    and the description then says so. Keyword-only, so each domain's own fields come first."""
 
-    optional: bool
+    optional: bool = field(default=False, kw_only=True)
     or_none = " or None"
 
     def describe(self) -> str:
@@ -55,7 +56,6 @@ class Number(_MaybeNone):
     low_open: bool = False
     high_open: bool = False
     integer: bool = False
-    optional: bool = False
 
     def _describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
@@ -98,8 +98,6 @@ class OneOf:
 class Flag(_MaybeNone):
     """``True`` or ``False`` (not 0, 1 or "yes": a mistyped flag should not pass silently)."""
 
-    optional: bool = False
-
     def _describe(self) -> str:
         return "True or False"
 
@@ -115,7 +113,6 @@ class Items(_MaybeNone):
     item: Number
     length: int | None = None
     min_length: int = 1
-    optional: bool = False
     meaning: str = ""  # e.g. "(C, H, W)", said first
     or_none = ", or None"
 
@@ -139,7 +136,6 @@ class Instance(_MaybeNone):
 
     types: tuple[type, ...]
     description: str
-    optional: bool = False
 
     def _describe(self) -> str:
         return self.description
@@ -151,8 +147,6 @@ class Instance(_MaybeNone):
 @dataclass(frozen=True)
 class Text(_MaybeNone):
     """A non-empty string (a model, dataset or optimizer name; the registry then checks it)."""
-
-    optional: bool = False
 
     def _describe(self) -> str:
         return "a non-empty string"
@@ -199,10 +193,10 @@ def domain_of(hint: Any) -> Domain | None:
         hint = rest[0]
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     simple: dict[Any, Domain] = {
-        bool: Flag(optional),
+        bool: Flag(optional=optional),
         int: Number(integer=True, optional=optional),
         float: Number(optional=optional),
-        str: Text(optional),
+        str: Text(optional=optional),
     }
     if hint in simple:
         return simple[hint]
@@ -211,7 +205,7 @@ def domain_of(hint: Any) -> Domain | None:
     if origin in (list, tuple) and args and args[0] in (int, float):
         return Items(Number(integer=args[0] is int), min_length=0, optional=optional)
     if hint is dict or origin is dict:
-        return Instance((dict,), "a mapping of names to values", optional)
+        return Instance((dict,), "a mapping of names to values", optional=optional)
     return None
 
 

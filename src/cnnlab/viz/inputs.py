@@ -139,28 +139,12 @@ def fixed_batches(
     return batches, dataset.name
 
 
-def training_loader(
-    dataset,
-    batch_size: int,
-    input_size: tuple[int, ...],
-    *,
-    device: str | torch.device = "cpu",
-    seed: int = 0,
-    augment: str = "default",
-    drop_last: bool = True,
-):
+def training_loader(dataset, batch_size: int, input_size: tuple[int, ...], **options):
     """A shuffled loader of ``dataset``'s training split at the model's ``input_size``: what
-    the pictures that look at training batches (landscape, gradient flow, lr-find) read."""
+    the pictures that look at training batches (landscape, gradient flow, lr-find) read.
+    ``options`` go to ``make_loader`` (``device``, ``seed``, ``augment``, ``drop_last``)."""
     from cnnlab.data import make_loader
 
     return make_loader(
-        "train",
-        dataset,
-        batch_size=batch_size,
-        train=True,
-        device=device,
-        augment=augment,
-        seed=seed,
-        drop_last=drop_last,
-        input_size=input_size,
+        "train", dataset, batch_size=batch_size, train=True, input_size=input_size, **options
     )
