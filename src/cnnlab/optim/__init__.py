@@ -1,9 +1,16 @@
 """Optimizers: the registry, torch.optim's optimizers with the lectures' defaults, and the ones
 torch lacks (second-order methods, Polyak-form momentum)."""
 
-import importlib
-import pkgutil
-
+# the modules whose optimizers register themselves on import, named so a reader sees them
+from cnnlab.optim import (  # noqa: F401  (imported for their registrations)
+    bfgs,
+    conjugate_gradient,
+    hessian_free,
+    muon,
+    newton,
+    polyak,
+    torch_optimizers,
+)
 from cnnlab.optim.clipping import clip_gradients
 from cnnlab.optim.registry import (
     OptimizerEntry,
@@ -12,10 +19,6 @@ from cnnlab.optim.registry import (
     optimizer_entry,
     register_optimizer,
 )
-
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in {"registry", "lab", "tables"} and not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "OptimizerEntry",
