@@ -377,6 +377,30 @@ def test_pools_without_a_fixed_stride_get_no_window(pool):
     assert result.warnings == []
 
 
+class _PoolUnpool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool, self.unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        return self.unpool(*self.pool(x))
+
+
+def test_max_unpooling_is_an_upsampling_not_a_pool():
+    # 14 -> 7 -> 14: max-unpooling puts each of the 7×7 values back at its 2×2 window's argmax,
+    # so it reads every input pixel (as a pool read as (7 - 2)/2 + 1 = 3.5 would drop one) and
+    # an output pixel sees one input pixel or none: no pool-like receptive field either
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), _PoolUnpool())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryWarning)
+        result = summary(model, (3, 16, 16))
+    rows = {r.name: r for r in result.rows}
+    assert rows["1.pool"].output_shape == (8, 7, 7) and rows["1.pool"].receptive_field == (4, 4)
+    assert rows["1.unpool"].output_shape == (8, 14, 14)
+    assert rows["1.unpool"].receptive_field is None
+    assert result.warnings == []
+
+
 def test_squeezenet_first_conv_really_drops_a_pixel():
     # 224 with a 7×7 filter at stride 2: (224 - 7)/2 + 1 = 109.5, the last column is never read.
     with pytest.warns(GeometryWarning, match=r"features\.0.*109\.50"):

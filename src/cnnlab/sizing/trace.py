@@ -42,6 +42,9 @@ _UNSTRIDED_POOLS = (
     nn.FractionalMaxPool3d,
 )
 _POOLS = (pooling._MaxPoolNd, pooling._AvgPoolNd, pooling._LPPoolNd, *_UNSTRIDED_POOLS)
+# windows that spread each input pixel over the output (a transposed conv, max-unpooling):
+# nothing is dropped, and the receptive field is not a pool's or a conv's
+_UPSAMPLING = (_ConvTransposeNd, pooling._MaxUnpoolNd)
 # Leaves that keep their input's shape and change no position: the receptive field passes
 # through them unchanged, and tracing runs a shape-only stand-in for them (see _shape_only).
 _POINTWISE = frozenset(
@@ -177,7 +180,7 @@ def _window_of(module: nn.Module, axes: int) -> Window | None:
         padding=_as_tuple(padding, axes),
         dilation=dilation,
         ceil_mode=bool(getattr(module, "ceil_mode", False)),
-        transposed=isinstance(module, _ConvTransposeNd),
+        transposed=isinstance(module, _UPSAMPLING),
         same=getattr(module, "padding", 0) == "same",
     )
 
