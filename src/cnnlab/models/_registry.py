@@ -267,7 +267,9 @@ def create_model(
     for option, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         check("create_model", option, value, Number(low=1, integer=True, optional=True))
     check("create_model", "weights", weights, Text(optional=True))
-    check("create_model", "weights_file", weights_file, Instance((str, Path), "a path", optional=True))
+    check(
+        "create_model", "weights_file", weights_file, Instance((str, Path), "a path", optional=True)
+    )
     if weights is not None or weights_file is not None:
         from cnnlab.models.weights import pretrained_model
 
