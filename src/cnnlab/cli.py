@@ -111,12 +111,12 @@ def _print_wide(renderable) -> None:
 
 
 _SUMMARY_CONVENTION = """\
-Counting convention: MACs are the multiply-accumulates of conv and linear layers, bias not
-counted; FLOPs = 2 x MACs. Activation memory counts the input plus the outputs of conv, pool and
-fc layers (the lecture's VGG-16 table), float32, MB = 10^6 bytes; --all-activations counts every
-layer's output (ReLU, BN, ...) too. Training memory (SGD with momentum) = parameters +
-gradients + momentum + activations. Shapes are C x H x W of one example; MACs and activations
-are for the whole batch."""
+Counting convention: MACs are the multiply-accumulates of conv and linear layers (and of other
+matrix products, e.g. attention), bias not counted; FLOPs = 2 x MACs. Activation memory counts
+the input plus the outputs of conv, pool and fc layers (the lecture's VGG-16 table), float32,
+MB = 10^6 bytes; --all-activations counts every layer's output (ReLU, BN, ...) too. Training
+memory (SGD with momentum) = parameters + gradients + momentum + activations. Shapes are
+C x H x W of one example; MACs and activations are for the whole batch."""
 
 
 def _add_summary(sub) -> None:

@@ -33,6 +33,10 @@ TORCHVISION_REFERENCES = [
     ("resnext50_32x4d", {}, (3, 224, 224), "ResNeXt50_32X4D_Weights.IMAGENET1K_V1"),
     ("shufflenet_v2_x1_0", {}, (3, 224, 224), "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1"),
     ("inception_v3", {"init_weights": False}, (3, 299, 299), "Inception_V3_Weights.IMAGENET1K_V1"),
+    # attention: nn.MultiheadAttention (ViT), F.linear on a module's weights (Swin), einsum (MaxViT)
+    ("vit_b_16", {}, (3, 224, 224), "ViT_B_16_Weights.IMAGENET1K_V1"),
+    ("swin_t", {}, (3, 224, 224), "Swin_T_Weights.IMAGENET1K_V1"),
+    ("maxvit_t", {}, (3, 224, 224), "MaxVit_T_Weights.IMAGENET1K_V1"),
 ]  # fmt: skip
 
 
@@ -399,6 +403,86 @@ def test_max_unpooling_is_an_upsampling_not_a_pool():
     assert rows["1.unpool"].output_shape == (8, 14, 14)
     assert rows["1.unpool"].receptive_field is None
     assert result.warnings == []
+
+
+class _Attention(nn.Module):
+    """Self-attention over the positions of a feature map: one nn.MultiheadAttention."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+
+    def forward(self, x):
+        tokens = x.flatten(2).transpose(1, 2)
+        return self.attention(tokens, tokens, tokens, need_weights=False)[0]
+
+
+def test_attention_macs_are_its_projections_and_its_two_matrix_products():
+    # Vaswani et al. 2017 for L tokens of width E: the q, k, v projections 3·L·E², the output
+    # projection L·E², and Q·Kᵀ and softmax·V, L²·E each (summed over the heads)
+    width, tokens = 16, 8 * 8
+    result = summary(_Attention(width, heads=2), (width, 8, 8))
+    assert result.macs == 4 * tokens * width**2 + 2 * tokens**2 * width == 196_608
+    row = next(r for r in result.rows if r.name == "attention")
+    assert row.macs == result.macs and row.params == 4 * width**2 + 4 * width
+    assert result.unshown_params == 0
+
+
+class _OwnProduct(nn.Module):
+    """A conv, then a matrix product in the module's own forward on a parameter it holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.mix = nn.Parameter(torch.zeros(8, 5))
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3)) @ self.mix
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_forward_own_matrix_product_is_counted_in_its_own_row(batch):
+    result = summary(_OwnProduct(), (3, 10, 10), batch_size=batch)
+    conv = batch * 8 * 8 * 8 * 3 * 9  # output elements × in channels × kernel area
+    rows = {r.name: r for r in result.rows}
+    assert rows["conv"].macs == conv
+    assert rows["_OwnProduct"].macs == batch * 8 * 5 and rows["_OwnProduct"].params == 40
+    assert result.macs == conv + batch * 8 * 5 == sum(r.macs for r in result.rows)
+    assert result.unshown_params == 0
+
+
+class _KeywordCalls(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 8, 3), nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(input=self.conv(input=x).mean((2, 3)))
+
+
+def test_layers_called_with_keyword_inputs_are_sized_like_any_other():
+    result = summary(_KeywordCalls(), (3, 10, 10))
+    rows = {r.name: r for r in result.rows}
+    assert rows["conv"].macs == 8 * 8 * 8 * 3 * 9 and rows["conv"].kernel == (3, 3)
+    assert rows["conv"].receptive_field == (3, 3)
+    assert rows["fc"].macs == 8 * 4
+    with pytest.raises(GeometryError, match="layer 'conv'"):
+        summary(_KeywordCalls(), (3, 2, 2))
+
+
+def test_fold_has_no_window_over_its_block_axis():
+    # nn.Fold's input is (N, C·k·k, L): L counts blocks, it is not a spatial axis to slide over
+    model = nn.Sequential(nn.Fold(output_size=(6, 6), kernel_size=2, stride=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryWarning)
+        result = summary(model, (8, 9))
+    row = next(r for r in result.rows if r.name == "0")
+    assert row.output_shape == (2, 6, 6) and row.kernel is None
+    assert summary(nn.Sequential(nn.Fold((3, 3), kernel_size=3)), (18, 1)).rows[1].output_shape == (
+        2,
+        3,
+        3,
+    )
 
 
 def test_squeezenet_first_conv_really_drops_a_pixel():

@@ -11,16 +11,19 @@ Counting conventions (also printed under every table):
   conv = output elements × (input channels / groups) × kernel area; transposed conv = input
   elements × (output channels / groups) × kernel area; linear = input rows × in × out features;
   a custom leaf with a ``kernel_size`` and a ``weight`` ending in the kernel's shape (LeNet-5's
-  C3) = output positions × weights. FLOPs = 2 × MACs.
+  C3) = output positions × weights. Matrix products outside such layers (attention, ``x @ w``
+  or ``F.linear`` in a ``forward``) count as torch's FLOP counter counts them, in the row of
+  the module that ran them. FLOPs = 2 × MACs.
 * Activation memory follows the lectures' VGG-16 table: the input plus the outputs of conv, pool
   and fully connected layers, float32 (4 bytes), MB = 10⁶ bytes. ``all_activations=True``
   counts the output of every leaf module (ReLU, batch norm, dropout, ...) too.
 * Training memory for SGD with momentum ≈ parameters + gradients + momentum buffers + the
   activations above, kept for the backward pass.
 * Receptive field and jump follow ``r_out = r_in + (k − 1)·j_in``, ``j_out = j_in·s`` along a
-  chain of layers; they pass unchanged through activations, normalization, dropout and any
-  parameter-free leaf that keeps its input's shape, and are blank where branches merge (residual
-  add, concatenation) or after flattening.
+  chain of layers; they pass unchanged through activations, normalization, dropout, a softmax
+  over channels and any custom leaf without parameters or buffers that keeps its input's shape,
+  and are blank where branches merge (residual add, concatenation), after flattening or after a
+  leaf that mixes positions otherwise (a softmax over a spatial axis, a blur held in a buffer).
 """
 
 from __future__ import annotations
@@ -122,7 +125,8 @@ class ModelSummary:
             "VGG-16 table (all_activations / --all-activations counts ReLU, BN, ... too)"
         )
         return (
-            "MACs: multiply-accumulates of conv and linear layers, bias not counted; "
+            "MACs: multiply-accumulates of conv and linear layers (and of other matrix products, "
+            "e.g. attention), bias not counted; "
             "FLOPs = 2 × MACs. "
             f"Activation memory counts {counted}; float32, MB = 10^6 bytes. "
             "Training memory (SGD with momentum) = parameters + gradients + momentum + "
@@ -280,10 +284,14 @@ def _rows(
     seen: set[int] = set()
     for index, call in enumerate(calls):
         shown = call.depth <= cut and (call.leaf or call.depth == cut)
+        # a module whose own code ran matrix products (x @ w in its forward) gets a row of its
+        # own above its children's, with those MACs and the parameters it holds itself
+        own = not shown and call.depth < cut and call.macs > 0
         note = _note(call.module)
-        if not shown and not (note and call.depth < cut):
+        if not shown and not own and not (note and call.depth < cut):
             continue
-        fresh = [p for p in call.module.parameters() if id(p) not in seen] if shown else []
+        held = call.module.parameters(recurse=not own)
+        fresh = [p for p in held if id(p) not in seen] if shown or own else []
         seen.update(id(p) for p in fresh)
         field_out = call.field_out
         rows.append(
@@ -294,7 +302,7 @@ def _rows(
                 output_shape=call.output_shape,
                 **(_window_fields(call.window) if shown else {}),
                 params=sum(p.numel() for p in fresh),
-                macs=macs[index] if shown else 0,
+                macs=macs[index] if shown else call.macs if own else 0,
                 activations=call.elements,
                 counted=call.leaf and (all_activations or counted_by_default(call)),
                 receptive_field=tuple(f.size for f in field_out) if field_out else None,
@@ -374,7 +382,7 @@ def summary(
         rows=rows,
         trainable_params=trainable,
         non_trainable_params=frozen,
-        macs=sum(call.macs for call in leaves),
+        macs=sum(call.macs for call in tracer.calls),
         activation_elements=rows[0].activations + sum(call.elements for call in counted),
         all_activations=all_activations,
         unshown_params=trainable + frozen - sum(row.params for row in rows),

@@ -2,8 +2,11 @@
 
 This is where ``summary`` gets its numbers: hooks on every module record each call's output
 shape, the MACs of convolutions and linear layers, and the receptive field along chains of
-layers. A layer whose output would be empty stops the pass at once, so searching for the
-smallest input that fits a network costs little.
+layers. Matrix products that run outside such layers (attention inside
+``nn.MultiheadAttention``, ``F.linear`` on a module's weights, ``x @ w`` in a ``forward``) are
+counted too, with the formulas of torch's FLOP counter, for the module whose code ran them.
+A layer whose output would be empty stops the pass at once, so searching for the smallest
+input that fits a network costs little.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from torch.nn.modules.module import (
     register_module_forward_hook,
     register_module_forward_pre_hook,
 )
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from cnnlab.errors import GeometryError
 from cnnlab.geometry.arithmetic import (
@@ -42,6 +47,8 @@ _UNSTRIDED_POOLS = (
     nn.FractionalMaxPool3d,
 )
 _POOLS = (pooling._MaxPoolNd, pooling._AvgPoolNd, pooling._LPPoolNd, *_UNSTRIDED_POOLS)
+# leaves with a kernel_size but no window over spatial axes: nn.Fold's input is (N, C·∏k, L)
+_NOT_SLIDING = (*_UNSTRIDED_POOLS, nn.Fold)
 # windows that spread each input pixel over the output (a transposed conv, max-unpooling):
 # nothing is dropped, and the receptive field is not a pool's or a conv's
 _UPSAMPLING = (_ConvTransposeNd, pooling._MaxUnpoolNd)
@@ -134,6 +141,8 @@ class Call:
     input_shape: tuple[int, ...] = ()
     field_in: tuple[ReceptiveField, ...] | None = None
     field_out: tuple[ReceptiveField, ...] | None = None
+    op_macs: int = 0  # of the matrix products its own code ran (not its children's)
+    ran_children: bool = False
 
 
 class _ForwardFailed(Exception):
@@ -163,7 +172,7 @@ def _window_of(module: nn.Module, axes: int) -> Window | None:
     pooling window; its ``stride`` defaults to the kernel size, as in torch's pools.
     """
     kernel = getattr(module, "kernel_size", None)
-    if kernel is None or isinstance(module, _UNSTRIDED_POOLS) or axes < 1:
+    if kernel is None or isinstance(module, _NOT_SLIDING) or axes < 1:
         return None
     kernel = _as_tuple(kernel, axes)
     if len(kernel) != axes:
@@ -204,8 +213,12 @@ def _first_tensor(value) -> torch.Tensor | None:
     return None
 
 
-def _macs(module: nn.Module, window: Window | None, x: torch.Tensor, out: torch.Tensor) -> int:
-    """Multiply-accumulates of one call, bias not counted (0 for layers that are not conv/fc).
+def _macs(
+    module: nn.Module, window: Window | None, x: torch.Tensor, out: torch.Tensor
+) -> int | None:
+    """Multiply-accumulates of one leaf call by the lectures' formulas, bias not counted, or
+    ``None`` for a leaf they do not cover (its matrix products are then counted as torch's FLOP
+    counter counts them).
 
     A custom leaf with a sliding window whose ``weight`` ends in the kernel's shape (LeNet-5's
     C3 with its connection table) is a convolution too: one MAC per weight per output position.
@@ -222,16 +235,45 @@ def _macs(module: nn.Module, window: Window | None, x: torch.Tensor, out: torch.
     if window is not None and isinstance(weight, torch.Tensor) and out.dim() > 2:
         if tuple(weight.shape[-len(window.kernel) :]) == window.kernel:
             return out.numel() // out.shape[1] * weight.numel()
-    return 0
+    return None
 
 
-def _parameter_free_and_shape_keeping(call: Call, out: torch.Tensor) -> bool:
-    """A custom activation (LeNet-5's scaled tanh): no weights and no change of shape.
+class _MatrixProducts(TorchDispatchMode):
+    """Adds the MACs (half the FLOPs, by torch's FLOP counter's formulas) of every matrix product
+    and convolution to the innermost module call running when it runs."""
 
-    Such a leaf can only act on each position by itself, so the receptive field passes through.
+    def __init__(self, tracer: Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None and self.tracer.stack:
+            call = self.tracer.calls[self.tracer.stack[-1]]
+            call.op_macs += formula(*args, **kwargs, out_val=out) // 2
+        return out
+
+
+_SOFTMAXES = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
+
+
+def _keeps_positions(call: Call, out: torch.Tensor) -> bool:
+    """Whether a window-less leaf maps each position to itself, so the receptive field passes.
+
+    torch's activations, norms and dropouts do; a softmax does over the batch or channels, not
+    over a spatial axis; a custom leaf does when it has no parameters or buffers (a blur kernel
+    in a buffer mixes positions) and keeps its input's shape (LeNet-5's scaled tanh).
     """
-    no_weights = next(call.module.parameters(), None) is None
-    return call.window is None and no_weights and tuple(out.shape[1:]) == call.input_shape
+    module = call.module
+    if type(module) in _POINTWISE:
+        return True
+    if isinstance(module, _SOFTMAXES):
+        dim = 1 if module.dim is None else module.dim  # torch's implicit dim for maps is 1
+        return dim % out.dim() < 2
+    no_tensors = next(module.parameters(), None) is None and next(module.buffers(), None) is None
+    return call.window is None and no_tensors and tuple(out.shape[1:]) == call.input_shape
 
 
 class Tracer:
@@ -260,7 +302,6 @@ class Tracer:
     def pre_hook(self, module: nn.Module, args) -> None:
         if module not in self.names:
             return
-        x = _first_tensor(args)
         self.call_counts[module] = self.call_counts.get(module, 0) + 1
         call = Call(
             name=call_name(self.names[module] or type(module).__name__, self.call_counts[module]),
@@ -269,19 +310,25 @@ class Tracer:
             parent=self.stack[-1] if self.stack else None,
             leaf=next(module.children(), None) is None,
         )
+        if self.stack:
+            self.calls[self.stack[-1]].ran_children = True
         self.stack.append(len(self.calls))
         self.calls.append(call)
-        if not call.leaf or x is None:
-            return
+        x = _first_tensor(args)  # an input passed by keyword is seen after the call (hook)
+        if call.leaf and x is not None:
+            self._take_input(call, x)
+
+    def _take_input(self, call: Call, x: torch.Tensor) -> None:
+        """A leaf's input: its shape and field, its window, and whether the window fits."""
         call.input_shape = tuple(x.shape[1:])
         call.field_in = self.field_of(x)
-        call.window = _window_of(module, x.dim() - 2)
+        call.window = _window_of(call.module, x.dim() - 2)
         if call.window is None or call.window.transposed:
             return
         sizes = tuple(x.shape[2:])
         out = _window_output(call.window, sizes)
         if min(out) < 1:
-            channels = getattr(module, "out_channels", x.shape[1])
+            channels = getattr(call.module, "out_channels", x.shape[1])
             raise _TooSmall(call, tuple(x.shape[1:]), (channels, *out))
         self._check_tiling(call, sizes)
 
@@ -309,10 +356,14 @@ class Tracer:
                 f"{exact:.2f} is not a whole number; change the padding, stride or input size"
             )
 
-    def hook(self, module: nn.Module, args, output) -> None:
+    def hook(self, module: nn.Module, args, kwargs, output) -> None:
         if module not in self.names:
             return
         call = self.calls[self.stack.pop()]
+        # a module whose children never ran (nn.MultiheadAttention calls its out_proj's weights
+        # directly) is a leaf of this pass: its row holds its parameters and its own MACs
+        call.leaf = call.leaf or not call.ran_children
+        call.macs = call.op_macs
         out = _first_tensor(output)
         if out is None:
             return
@@ -321,8 +372,13 @@ class Tracer:
         if not call.leaf:
             call.field_out = self.field_of(out)
             return
-        x = _first_tensor(args)
-        call.macs = _macs(module, call.window, x, out) if x is not None else 0
+        x = _first_tensor((args, kwargs))
+        if x is None:
+            return
+        if not call.input_shape:
+            self._take_input(call, x)
+        formula = _macs(module, call.window, x, out)
+        call.macs = call.op_macs if formula is None else formula
         call.field_out = self._field_after(call, out)
         if call.field_out is not None:
             self.remember(out, call.field_out)
@@ -338,7 +394,7 @@ class Tracer:
                     call.field_in, window.kernel, window.stride, window.dilation, strict=True
                 )
             )
-        if type(call.module) in _POINTWISE or _parameter_free_and_shape_keeping(call, out):
+        if _keeps_positions(call, out):
             return call.field_in
         return None
 
@@ -348,13 +404,13 @@ class Tracer:
         # tracing a layer on meta. They fire for this model's modules only while it runs.
         handles = [
             register_module_forward_pre_hook(self.pre_hook),
-            register_module_forward_hook(self.hook),
+            register_module_forward_hook(self.hook, with_kwargs=True),
         ]
         stood_in = [m for m in self.names if type(m) in _POINTWISE and "forward" not in vars(m)]
         for module in stood_in:
             module.forward = _shape_only(module)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _MatrixProducts(self):
                 if params_and_buffers is None:
                     self.model(x)
                 else:
