@@ -12,6 +12,7 @@ itself is the point (a signal, torchrun, the installed entry point) start one ex
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -81,6 +82,15 @@ def own_cnnlab_directories(tmp_path_factory) -> Iterator[None]:
 def cnnlab() -> Callable[..., CliResult]:
     """The ``cnnlab`` command run in-process: ``cnnlab("train", "lenet5", cwd=tmp_path)``."""
     return run_cnnlab
+
+
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module, for the tests of its functions."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _exit_status(exit: SystemExit, stderr: io.StringIO) -> int:
