@@ -84,13 +84,18 @@ def cnnlab() -> Callable[..., CliResult]:
     return run_cnnlab
 
 
-def load_benchmark(name: str):
-    """A script of ``benchmarks/`` imported as a module, for the tests of its functions."""
+def _import_benchmark(name: str):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable:
+    """Imports a script of ``benchmarks/`` as a module: ``load_benchmark("tta_views")``."""
+    return _import_benchmark
 
 
 def _exit_status(exit: SystemExit, stderr: io.StringIO) -> int:

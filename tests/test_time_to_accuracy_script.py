@@ -7,11 +7,10 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
-from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
-def script():
+def script(load_benchmark):
     return load_benchmark("time_to_accuracy")
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import load_benchmark
 from torch import nn
 
 from cnnlab.evaluation import tta_probabilities
 
 
 @pytest.fixture(scope="module")
-def script():
+def script(load_benchmark):
     return load_benchmark("tta_views")
 
 
