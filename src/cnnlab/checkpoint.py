@@ -22,6 +22,8 @@ from torch import nn
 from cnnlab.errors import CheckpointError
 
 REQUIRED_KEYS = ("model", "model_name", "model_kwargs", "config", "epoch", "step")
+# What to do about a checkpoint whose weights do not fit the model its own settings build.
+DAMAGED = "the checkpoint is damaged or was edited: use the run's best.pt or an earlier copy"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -66,7 +68,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (it lacks {', '.join(missing)})")
+    for key, kinds, what in _ENTRY_TYPES:  # an edited entry fails here, not deep in a command
+        if not isinstance(state[key], kinds) or isinstance(state[key], bool):
+            raise CheckpointError(
+                f"{path}: its '{key}' entry should be {what}, but is a "
+                f"{type(state[key]).__name__}; {DAMAGED}"
+            )
     return state
+
+
+#: what each required entry holds, as ``train`` writes it
+_ENTRY_TYPES = (
+    ("model", dict, "the weights (a state dict)"),
+    ("model_name", str, "the model's name"),
+    ("model_kwargs", dict, "a mapping of the model's options"),
+    ("config", (dict, type(None)), "a mapping of the training settings"),
+    ("epoch", int, "a whole number of epochs"),
+    ("step", int, "a whole number of steps"),
+)
 
 
 def model_from_checkpoint(
@@ -93,13 +112,9 @@ def model_from_checkpoint(
             raise CheckpointError(f"{path} has no EMA weights; train with --ema DECAY")
         prefix = "module."
         weights = {k[len(prefix) :]: v for k, v in state["ema"].items() if k.startswith(prefix)}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        raise CheckpointError(
-            f"{path}: weights do not fit model '{state['model_name']}' "
-            f"({str(error).splitlines()[0][:160]})"
-        ) from error
+    from cnnlab.models.weights import load_state
+
+    load_state(model, weights, str(path), label=f"model '{state['model_name']}'", remedy=DAMAGED)
     return model.to(device).eval(), state
 
 

@@ -72,12 +72,11 @@ def _options(args: argparse.Namespace, *names: str) -> dict:
 
 
 def _device(name: str) -> str:
-    """``auto`` made concrete for the functions that take a torch device."""
-    if name != "auto":
-        return name
-    import torch
+    """``auto`` made concrete, and a CUDA device that is not there refused in one line, for the
+    functions that take a torch device (the check `train` makes: one function for all)."""
+    from cnnlab.machine import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(name)
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -220,7 +219,7 @@ def _run_optim_lab(args) -> None:
     from cnnlab.optim.tables import lab_table
     from cnnlab.viz.optim_lab import animate_lab, plot_lab
 
-    optimizers = args.optimizers.split(",") if args.optimizers else None
+    optimizers = args.optimizers.split(",") if args.optimizers is not None else None
     result = run_lab(
         args.function,
         optimizers,
@@ -297,14 +296,20 @@ def _add_train(sub) -> None:
                 out="run directory (default runs/MODEL-DATA-TIMESTAMP)",
             )
         ],
-        help="train a model (default: LeNet-5 on the bundled digits)",
+        help="train a model with a paper's recipe (e.g. `train lenet5`: LeNet-5 on the bundled "
+        "digits)",
         description="Train MODEL on a dataset with a paper's recipe; flags override the recipe. "
         "Writes runs/NAME/ (or --out): config.yaml, metrics.csv, checkpoint.pt, best.pt, "
         "curves.png. `--config runs/NAME/config.yaml` trains that run again (flags given with "
         "it still override). Under `torchrun --nproc_per_node N` the same command trains on N "
         "processes.",
     )
-    p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
+    p.add_argument(
+        "model",
+        nargs="?",
+        help="registered model name, e.g. lenet5 (see `cnnlab models`); required unless "
+        "--config names one",
+    )
     p.add_argument(
         "--config",
         metavar="YAML",
@@ -460,7 +465,10 @@ def _run_train(args) -> None:
     from cnnlab.training import resolve_config
 
     if args.model is None:
-        raise ConfigError("give a model to train (see `cnnlab models`) or --config FILE")
+        raise ConfigError(
+            "give a model to train, e.g. `cnnlab train lenet5` (see `cnnlab models`), or "
+            "--config FILE"
+        )
     skip = ("command", "handler", "model", "recipe", "config", "out_is_directory")
     options = {k: v for k, v in vars(args).items() if k not in skip}
     options["optimizer_args"] = dict(options.pop("optimizer_arg") or []) or None
@@ -502,7 +510,9 @@ def _add_resume(sub) -> None:
     p.add_argument("--epochs", type=int, help="train to this many epochs in total")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument(
-        "--data-dir", help="where the run's dataset is now, if it moved (e.g. another machine)"
+        "--data-dir",
+        help="where the run's dataset is now, if it moved (e.g. another machine); for a "
+        "folder:PATH dataset, the folder itself (holding train/ and val/)",
     )
     p.set_defaults(handler=_run_resume)
 
@@ -949,21 +959,25 @@ def _add_lr_find(sub) -> None:
 def _run_lr_find(args) -> None:
     from rich.progress import Progress
 
-    from cnnlab.viz.curves import save_figure
-    from cnnlab.viz.lr_find import lr_find, lr_find_figure
+    from cnnlab.outputs import FIGURE_SUFFIXES, check_output
+    from cnnlab.viz.inputs import save_figure
+    from cnnlab.viz.lr_find import check_finite_rates, lr_find, lr_find_figure
 
+    out = check_output(args.out or f"lr_find_{args.model}.png", FIGURE_SUFFIXES, "a picture")
+    check_finite_rates(args.start_lr, args.end_lr)  # refused before the progress bar starts
+    device = _device(args.device)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("lr sweep", total=args.steps)
         result = lr_find(
             args.model,
             args.data,
-            device=_device(args.device),
+            device=device,
             **_options(args, "data_dir", "optimizer", "batch_size", "start_lr", "end_lr"),
             **_options(args, "steps", "seed"),
             progress=lambda step: progress.update(task, completed=step),
         )
     title = f"learning-rate range test: {args.model} on {args.data}, {args.optimizer}"
-    out = save_figure(lr_find_figure(result, title), args.out or f"lr_find_{args.model}.png")
+    out = save_figure(lr_find_figure(result, title), out)
     _say(
         f"swept lr {result.lrs[0]:.3g} -> {result.lrs[-1]:.3g} in {len(result.lrs)} steps; "
         f"{result.describe_end()}\n"
@@ -992,11 +1006,12 @@ def _add_compare(sub) -> None:
 
 def _run_compare(args) -> None:
     from cnnlab.viz.compare import compare_figure, compare_points, points_table
-    from cnnlab.viz.curves import save_figure
+    from cnnlab.viz.inputs import save_figure
 
     points = compare_points(args.models, results=args.results, runs=args.runs)
     _print_wide(points_table(points))
-    _say(f"chart: {save_figure(compare_figure(points), args.out)}")
+    figure = compare_figure(points)
+    _say(f"chart: {save_figure(figure, args.out, inputs=[args.results] if args.results else [])}")
 
 
 def _add_report(sub) -> None:
@@ -1088,11 +1103,24 @@ def _add_lab(sub) -> None:
     )
     p.add_argument("--image", help="PNG or JPEG for the convolution, features and saliency")
     p.add_argument("--export", metavar="FILE", help="write the page to FILE instead of serving")
-    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
     p.add_argument("--grid", type=int, default=15, help="landscape points per axis (default 15)")
     p.add_argument("--surfaces", help="export only these race surfaces, e.g. rosenbrock,saddle")
     p.set_defaults(handler=_run_lab)
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 (a free one) to 65535, for argparse's ``type``."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a whole number, got '{text}'") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port must be 0 (a free one) to 65535, got {port}; e.g. --port 8000"
+        )
+    return port
 
 
 def _run_lab(args) -> None:
@@ -1155,6 +1183,35 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     return parser, sub.choices
 
 
+def _check_threads(threads: object) -> None:
+    """Refuse more --threads (given or from --config) than the machine has CPUs: torch would
+    oversubscribe the cores and run slower, and 10000 threads can exhaust the process."""
+    cpus = os.cpu_count() or 1
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > cpus:
+        raise ConfigError(
+            f"--threads {threads} is more than this machine's {cpus} CPUs; give 1 to {cpus}, "
+            "or leave it out"
+        )
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """An allocation that failed: Python's MemoryError, torch's CPU allocator or CUDA OOM."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    text = str(error)
+    return "can't allocate" in text or "out of memory" in text.lower()
+
+
+def _allocation(error: BaseException) -> str:
+    """`` (N GB requested)`` when torch's message says how much it tried to allocate."""
+    import re
+
+    found = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", str(error))
+    if not found:
+        return ""
+    return f" ({int(found.group(1)) / 1e9:.3g} GB requested)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, commands = _parsers()
     args = parser.parse_args(argv)
@@ -1163,9 +1220,12 @@ def main(argv: list[str] | None = None) -> int:
             commands[args.command].set_defaults(**_config_defaults(args.config))
             args = parser.parse_args(argv)
         for destination in ("out", "export"):  # refuse an unwritable one before the work
+            if getattr(args, destination, None) == "":  # not "use the default" nor "serve"
+                raise ConfigError(f"--{destination} is empty; give a file or directory name")
             if getattr(args, destination, None):
                 directory = destination == "out" and getattr(args, "out_is_directory", False)
                 check_output_path(getattr(args, destination), directory=directory)
+        _check_threads(getattr(args, "threads", None))
         args.handler(args)
     except CnnlabError as error:
         _say(f"[bold red]error:[/] {escape(str(error))}", err=True)
@@ -1174,6 +1234,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {error.filename}" if error.filename else ""
         reason = error.strerror or str(error)
         _say(f"[bold red]error:[/] cannot access{escape(where)}: {escape(reason)}", err=True)
+        return 2
+    except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not _out_of_memory(error):
+            raise
+        _say(
+            f"[bold red]error:[/] not enough memory for {escape(args.command)}"
+            f"{escape(_allocation(error))}: reduce the batch size or the input size",
+            err=True,
+        )
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

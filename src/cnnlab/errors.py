@@ -88,6 +88,19 @@ def check_output_path(path: str | os.PathLike, *, directory: bool = False) -> Pa
     return path
 
 
+def read_problem(error: BaseException) -> str:
+    """One line for a file that could not be read or parsed: a YAML error's line, column and
+    problem (its multi-line excerpt of the file left out), an OSError's reason."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        return f"YAML syntax error at {where}: {problem}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return " ".join(str(error).split())
+
+
 def _pseudo(path: Path) -> bool:
     """Kernel pseudo-filesystems (/proc, /sys) pass ``os.access`` for root but take no files."""
     resolved = path.resolve()

@@ -28,7 +28,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from cnnlab.errors import CheckpointError, ConfigError, GeometryError, unknown_name
-from cnnlab.machine import bf16_supported
+from cnnlab.machine import bf16_supported, resolve_device
 from cnnlab.validate import POSITIVE_INT, Flag, Instance, Text, check
 
 _CHECKPOINTS = Instance((list, tuple), "a path or a list of paths (or model names)")
@@ -234,8 +234,7 @@ def evaluate(
     ):
         check("evaluate", name, value, domain)
     check_tta(tta)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     sources = [
         load_source(
             path, weights=weights, weights_file=weights_file, device=device, use_ema=use_ema
@@ -248,6 +247,13 @@ def evaluate(
         raise CheckpointError(
             f"the checkpoints predict different numbers of classes ({sorted(classes)}); "
             "an ensemble needs models of the same dataset"
+        )
+    trained_on = {source.label: source.data for source in sources if source.data is not None}
+    if len(set(trained_on.values())) > 1:
+        listed = ", ".join(f"{label} on {name}" for label, name in trained_on.items())
+        raise CheckpointError(
+            f"the checkpoints were trained on different datasets ({listed}); an ensemble "
+            "needs models of the same dataset: evaluate them one at a time"
         )
     first = sources[0]
     data = data or first.data
@@ -354,6 +360,7 @@ def predict(
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     check_tta(tta)
+    device = resolve_device(device)
     loaded = load_source(source, weights=weights, weights_file=weights_file, device=device)
     batch, _ = read_images(images, loaded.preprocessing)
     probabilities = tta_probabilities(loaded.model, batch.to(device), tta)

@@ -27,9 +27,16 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError, ExportError
+from cnnlab.outputs import check_output
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
+#: the extensions an --out may have, by format
+OUT_SUFFIXES = {
+    "onnx": (".onnx",),
+    "torchscript": (".pt", ".pth"),
+    "safetensors": (".safetensors",),
+}
 TOLERANCE = 1e-4
 # protobuf refuses messages over 2 GiB; leave room for the graph itself.
 ONNX_SINGLE_FILE_LIMIT = int(1.8 * 2**30)
@@ -145,7 +152,6 @@ def export_model(
     if len(size) != 3:
         raise ConfigError(f"input size {size} is not C x H x W; write it like 3x224x224")
     path = Path(out) if out else _default_path(source, name, format)
-    path.parent.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     traced = torch.randn(2 if dynamic_batch else 1, *size, generator=generator)
     check = torch.randn(3 if dynamic_batch else 1, *size, generator=generator)
@@ -158,6 +164,9 @@ def export_model(
             "overflow float32, as a very deep net's initial weights can), so no export could "
             "be checked; export a trained checkpoint or --weights"
         )
+    inputs = [source, *([weights_file] if weights_file else [])]
+    path = check_output(path, OUT_SUFFIXES[format], f"the {format} export", inputs)
+    path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if format == "onnx":
         _export_onnx(model, traced, path, dynamic_batch, name)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.errors import ConfigError
+
 # The CPU features that change what cnnlab computes or how fast: native bf16 (AMX, AVX-512
 # BF16) and the widest vector units.
 CPU_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
@@ -74,3 +76,25 @@ def bf16_supported(device: torch.device) -> bool:
     if amx is not None and amx():
         return True
     return cpu_has("avx512_bf16") or cpu_has("amx_bf16")
+
+
+def resolve_device(name: str) -> str:
+    """The device ``name`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) made concrete and checked:
+    ``auto`` is CUDA when available; a CUDA device that is not there is a ``ConfigError``."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name} was asked for but no CUDA GPU is visible; use cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"--device {name}: only {count} CUDA GPU(s) visible (cuda:0 to cuda:{count - 1})"
+            )
+    return name

@@ -109,6 +109,9 @@ def load_source(
         CnnlabError: a path that does not exist, weights given with a checkpoint, or anything
             the weights resolver refuses.
     """
+    from cnnlab.validate import SEED, check
+
+    check("load_source", "seed", seed, SEED)
     path = Path(source)
     if path.exists():
         if weights is not None or weights_file is not None:
@@ -234,10 +237,30 @@ def read_image(path: str | Path, channels: int) -> torch.Tensor:
     try:
         with Image.open(path) as opened:
             pixels = np.asarray(opened.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as error:  # PIL refuses it before decoding: say why
+        raise ImageError(
+            f"{path} is too large to open ({_image_size(path)}, over PIL's limit of "
+            f"{Image.MAX_IMAGE_PIXELS} pixels); resize it to a few thousand pixels a side"
+        ) from error
     except (UnidentifiedImageError, OSError) as error:
         raise ImageError(f"cannot decode {path} as an image ({error}); use PNG or JPEG") from error
     image = torch.from_numpy(pixels.copy())
     return image.unsqueeze(0) if image.dim() == 2 else image.permute(2, 0, 1)
+
+
+def _image_size(path: Path) -> str:
+    """``W×H pixels`` of an image PIL refused as too large, read from its header only."""
+    from PIL import Image
+
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as opened:  # lazy: the header, not the pixels
+            width, height = opened.size
+        return f"{width}×{height} = {width * height} pixels"
+    except Exception:  # noqa: BLE001 - only the wording depends on it
+        return "size unknown"
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def prepare_image(

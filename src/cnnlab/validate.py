@@ -59,14 +59,23 @@ class Number(_MaybeNone):
 
     def _describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
+        low, high = self._shown(self.low), self._shown(self.high)
         if self.low is not None and self.high is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+            return f"{kind} in {left}{low}, {high}{right}"
         if self.low is not None:
-            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{kind} {'>' if self.low_open else '>='} {low}"
         if self.high is not None:
-            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+            return f"{kind} {'<' if self.high_open else '<='} {high}"
         return kind if self.integer else "a finite number"
+
+    def _shown(self, bound: float | None) -> str:
+        """A bound as written: exact for an integer domain (2**64 - 1 is not 1.84467e+19)."""
+        if bound is None:
+            return ""
+        if self.integer and isinstance(bound, Integral):
+            return str(bound)
+        return f"{bound:g}"
 
     def _accepts(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, Integral if self.integer else Real):
@@ -161,6 +170,8 @@ POSITIVE = Number(low=0, low_open=True)
 NON_NEGATIVE = Number(low=0)
 POSITIVE_INT = Number(low=1, integer=True)
 FRACTION = Number(low=0, high=1, high_open=True)  # momentum, decay rates: [0, 1)
+#: every random seed: torch.manual_seed takes at most 2**64 - 1, and a negative one is a typo
+SEED = Number(low=0, high=2**64 - 1, integer=True)
 
 
 def check(where: str, name: str, value: Any, domain: Domain) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import TINY, one_line_error
 from PIL import Image
 
 from cnnlab.checkpoint import load_checkpoint, save_checkpoint
@@ -22,44 +23,12 @@ from cnnlab.training.rundir import RunDirLock
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
 
-TINY = ("--epochs", "1", "--batch-size", "128", "--threads", "1")
-
-
-def one_line_error(result) -> str:
-    """The single stderr line of a refused command (exit 2, no traceback)."""
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def place(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bad-inputs")
-
-
-@pytest.fixture(scope="module")
-def run(place, cnnlab) -> Path:
-    """A one-epoch LeNet-5 run on the digits."""
-    result = cnnlab("train", "lenet5", *TINY, "--out", place / "run")
-    assert result.returncode == 0, result.stderr
-    return place / "run"
-
 
 @pytest.fixture(scope="module")
 def a_file(place) -> Path:
     path = place / "plain.txt"
     path.write_text("not a directory\n")
     return path
-
-
-@pytest.fixture(scope="module")
-def digit_png(place) -> Path:
-    pixels = np.zeros((32, 32), np.uint8)
-    pixels[6:26, 14:18] = 255
-    Image.fromarray(pixels).save(place / "one.png")
-    return place / "one.png"
 
 
 def _image_folder(root: Path, bad: str | None = None) -> Path:

@@ -12,7 +12,7 @@ from cnnlab.viz.compare import (
     read_results_csv,
     torchvision_accuracy,
 )
-from cnnlab.viz.curves import save_figure
+from cnnlab.viz.inputs import save_figure
 
 # torchvision's model table, https://pytorch.org/vision/stable/models.html (IMAGENET1K_V1
 # weights): top-1 %, top-5 %, parameters, GFLOPS (torchvision counts multiply-adds as one).

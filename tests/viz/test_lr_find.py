@@ -7,7 +7,7 @@ from matplotlib.image import imread
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.viz.curves import save_figure
+from cnnlab.viz.inputs import save_figure
 from cnnlab.viz.lr_find import lr_find, lr_find_figure, lr_range_test
 
 

@@ -104,6 +104,16 @@ def load_dataset(
     return _DATASETS[base](argument, root, download, skip_bad_images)
 
 
+def absolute_data_spec(name: str, folder: str | os.PathLike | None = None) -> str:
+    """``name`` with a ``folder:PATH`` made absolute (``folder`` replaces PATH when given), so
+    that a run records where its images are, whichever directory it is later read from."""
+    base, _, argument = name.partition(":")
+    if base.strip().lower() != "folder" or not (argument or folder):
+        return name
+    path = Path(folder if folder is not None else argument).expanduser()
+    return f"{base}:{path.absolute()}"
+
+
 def _in_memory(
     name: str,
     num_classes: int,
@@ -302,7 +312,8 @@ class _NamedSet:
             raise DatasetError(
                 f"{self.name} not found in {root} (looked for {self.official} or "
                 f"train/ + test/ image folders in {root} and {root / self.name}); download it "
-                f"with network access (download=True) or pass --data-dir DIR holding those files"
+                f"with network access (leave out --no-download; download=True in Python) or pass "
+                f"--data-dir DIR holding those files"
             )
         train, test, classes, source = loaded
         if len(classes) != self.num_classes:

@@ -104,5 +104,7 @@ def channel_mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[flo
         mean = (counts * levels).sum() / total
         var = (counts * (levels - mean) ** 2).sum() / total
         means.append(float(mean))
-        stds.append(float(var.sqrt()))
+        # a channel that never varies (a synthetic set, a blank blue channel) is only centred:
+        # dividing by its std of 0 would make every pixel infinite
+        stds.append(float(var.sqrt()) or 1.0)
     return tuple(means), tuple(stds)

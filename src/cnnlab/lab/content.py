@@ -250,6 +250,9 @@ class Lab:
     _landscape: dict[str, Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        from cnnlab.viz.landscape import check_grid
+
+        check_grid(self.landscape_grid)
         torch.set_grad_enabled(True)
         self.user_image = None
         if self.image_path:

@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from cnnlab.lab.content import Lab, export_race_keys, race_key
 from cnnlab.optim.surfaces import FUNCTIONS, get_function
+from cnnlab.outputs import HTML_SUFFIXES, check_output
 
 STATIC = files("cnnlab.lab") / "static"
 PLOTLY = "plotly-gl3d.min.js"
@@ -69,6 +70,7 @@ def export_page(
     ``surfaces`` (default: all), saliency for the top-5 classes, feature maps for every layer
     and the loss landscape of a checkpoint.
     """
+    out = check_output(out, HTML_SUFFIXES, "the page")
     data = lab.page_data()
     chosen = [get_function(s).name for s in surfaces] if surfaces else list(FUNCTIONS)
     data["race"]["surfaces"] = {n: data["race"]["surfaces"][n] for n in chosen}
@@ -100,7 +102,6 @@ def export_page(
         bar.advance(task)
     data["mode"] = "export"
     data["precomputed"] = precomputed
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(data, inline=True), encoding="utf-8")
     return out

@@ -13,16 +13,31 @@ from pathlib import Path
 
 from torch import nn
 
-from cnnlab.errors import unknown_name
+from cnnlab.errors import ConfigError, unknown_name
 
 
 def init_weights_options(init_weights: str | None) -> dict[str, str]:
     """``create_model`` options for ``--init-weights``: a weights name, or an existing file."""
     if init_weights is None:
         return {}
-    if Path(init_weights).is_file():
+    path = Path(init_weights).expanduser()
+    if path.is_file():
         return {"weights_file": init_weights}
+    if path.is_dir():
+        raise ConfigError(
+            f"--init-weights {init_weights} is a directory; give a weights file in it (e.g. a "
+            "run's best.pt) or a weights name"
+        )
+    if "/" in init_weights or "\\" in init_weights or path.suffix.lower() in WEIGHT_SUFFIXES:
+        raise ConfigError(
+            f"--init-weights {init_weights}: no such file; give an existing weights file "
+            "(e.g. a run's best.pt) or a weights name (see `cnnlab models`)"
+        )
     return {"weights": init_weights}
+
+
+# Names that are files, not weights names (IMAGENET1K_V1, DEFAULT, cifar10 have no suffix).
+WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".tar")
 
 
 def _stay_in_eval(module: nn.Module, args) -> None:

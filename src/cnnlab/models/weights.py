@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from cnnlab.errors import CheckpointError, ConfigError, unknown_name
+from cnnlab.errors import CheckpointError, CnnlabError, ConfigError, unknown_name
 from cnnlab.nn.classifier import ImageClassifier
 
 #: Where cnnlab's own weights live: inside the installed package.
@@ -337,6 +337,12 @@ def read_torch_file(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no file at {path}; pass an existing weights or checkpoint file")
+    with open(path, "rb") as file:
+        magic = file.read(4)
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":  # neither torch's zip nor a legacy pickle
+        raise CheckpointError(
+            f"{path} is truncated or not a {kind} (not a file torch.save wrote); {remedy}"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -394,8 +400,11 @@ def load_state(
     where: str,
     *,
     label: str | None = None,
+    remedy: str = "build the model with the options the weights were trained with (classes, "
+    "in_chans, ...)",
 ) -> None:
-    """Load ``state`` into ``model`` after checking it fits, key by key.
+    """Load ``state`` into ``model`` after checking it fits, key by key (``remedy``: what the
+    message advises).
 
     Args:
         model: the model to fill.
@@ -422,8 +431,7 @@ def load_state(
     if problems:
         raise CheckpointError(
             f"{where} does not fit {label or type(model).__name__}: keys {'; '.join(problems)}; "
-            "build the model with the options the weights were trained with (classes, in_chans, "
-            "...)"
+            f"{remedy}"
         )
     model.load_state_dict(state)
 
@@ -462,7 +470,15 @@ def pretrained_model(
     if weights is None and weights_file is None:
         raise ConfigError("give weights=NAME or weights_file=PATH to load pretrained weights")
     name = model_entry(model).name
-    info = resolve_weights(name, weights) if weights else None
+    try:
+        info = resolve_weights(name, weights) if weights else None
+    except CnnlabError as error:
+        if weights_file is None:
+            raise
+        raise ConfigError(
+            f"--weights {weights} conflicts with --weights-file {weights_file}: "
+            f"{str(error).split(';')[0]}; drop --weights to load the file on its own"
+        ) from None
     if info is not None and info.source == "cnnlab":
         kwargs = {**info.provenance.get("model_kwargs", {}), **kwargs}
     classes = len(info.categories) if info is not None and info.categories else None

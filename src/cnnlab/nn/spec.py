@@ -31,6 +31,7 @@ from torch import nn
 from cnnlab.errors import ConfigError, GeometryError, SpecError, closest_names
 from cnnlab.geometry.arithmetic import conv_output_size
 from cnnlab.geometry.units import dims
+from cnnlab.nn.spec_grammar import MAX_SPEC_LAYERS
 from cnnlab.validate import POSITIVE_INT, Instance, Items, Number, check
 
 _INPUT_SIZE = Items(POSITIVE_INT, length=3, optional=True, meaning="(C, H, W)")
@@ -161,6 +162,10 @@ def _sequence(
         kind, text, position = tokens[index]
         if kind == "word":
             layers.append(_layer(spec, text, position))
+            if len(layers) > MAX_SPEC_LAYERS:
+                raise _error(
+                    spec, position, f"a spec may have at most {MAX_SPEC_LAYERS} layers in all"
+                )
             index += 1
         elif kind == "open":
             group, index = _sequence(spec, tokens, index + 1, nested=True)
@@ -169,6 +174,13 @@ def _sequence(
             times = int(tokens[index][1][2:])
             if times < 1:
                 raise _error(spec, tokens[index][2], "a group must repeat at least once (x1)")
+            if len(layers) + len(group) * times > MAX_SPEC_LAYERS:  # before building the list
+                raise _error(
+                    spec,
+                    tokens[index][2],
+                    f"this repeat makes {len(layers) + len(group) * times} layers; a spec may "
+                    f"expand to at most {MAX_SPEC_LAYERS} (ResNet-1202 has about 1200)",
+                )
             layers.extend(group * times)
             index += 1
         else:
@@ -273,6 +285,7 @@ def _module(spec: str, layer: SpecLayer, shape: tuple[int, ...]) -> tuple[nn.Mod
     if layer.kind == "fc":
         if args["features"] < 1:
             raise _error(spec, layer.position, f"'{layer.token}' needs at least one output")
+        _check_weights(spec, layer, shape, shape[0] * args["features"])
         return nn.Linear(shape[0], args["features"]), (args["features"],)
     if layer.kind == "bn":
         return (nn.BatchNorm2d(shape[0]) if spatial else nn.BatchNorm1d(shape[0])), shape
@@ -299,8 +312,24 @@ def _conv(spec: str, layer: SpecLayer, shape: tuple[int, ...]) -> tuple[nn.Modul
         )
     sizes = [conv_output_size(s, kernel, stride, padding, dilation) for s in shape[1:]]
     _check_not_empty(spec, layer, shape, (channels, *sizes))
+    _check_weights(spec, layer, shape, channels * (shape[0] // groups) * kernel * kernel)
     conv = nn.Conv2d(shape[0], channels, kernel, stride, padding, dilation, groups)
     return conv, (channels, *sizes)
+
+
+#: torch computes a tensor's bytes as values × item size in int64; past 2**60 values it overflows
+MAX_TENSOR_VALUES = 2**60
+
+
+def _check_weights(spec: str, layer: SpecLayer, shape: tuple, weights: int) -> None:
+    """Refuse a layer whose weight tensor is too large for torch to describe at all."""
+    if weights > MAX_TENSOR_VALUES:
+        raise _error(
+            spec,
+            layer.position,
+            f"'{layer.token}' would have {weights:.3g} weights on its {dims(shape)} input, more "
+            "than one tensor can hold (at most 2**60): use a smaller input size, or pool first",
+        )
 
 
 def _check_not_empty(spec: str, layer: SpecLayer, shape: tuple, out: tuple) -> None:

@@ -1,7 +1,13 @@
 """The spec grammar as text, importable without torch so ``cnnlab summary --help`` stays fast."""
 
-GRAMMAR = """\
-A spec is layers joined by '-'; [ ... ]xN repeats a group N times. Layers (case-insensitive):
+# The deepest network of the lectures, ResNet-1202, has about 1200 weighted layers; a spec may
+# expand to 2000 (twice that, before the implicit ReLUs). [conv6]x99999999 would otherwise
+# build for hours, and 10000 layers already take half a minute to summarise.
+MAX_SPEC_LAYERS = 2000
+
+GRAMMAR = f"""\
+A spec is layers joined by '-'; [ ... ]xN repeats a group N times (at most {MAX_SPEC_LAYERS}
+layers in all). Layers (case-insensitive):
   conv<C>[k<K>][s<S>][p<P>][d<D>][g<G>]  C filters K×K (k3), stride S (s1), zero padding P
                                          per side (p0), dilation D (d1), G groups (g1)
   pool<K>[s<S>][p<P>], maxpool<K>...     max pooling K×K, stride S (default K)

@@ -446,5 +446,6 @@ def check_dense_matrix_fits(
             f"{method} needs a dense {numel:,} x {numel:,} matrix of {itemsize}-byte floats: "
             f"{needed:,} bytes = {format_bytes(needed)}, over the {format_bytes(max_bytes)} "
             f"limit (max_memory); use lbfgs, cg or hessian_free, whose memory grows linearly "
-            f"with the parameters, or pass force=True"
+            f"with the parameters, or force it (force=True in Python; --optimizer-arg force=true "
+            f"with `cnnlab train`)"
         )

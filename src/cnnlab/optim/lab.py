@@ -13,12 +13,17 @@ import torch
 
 from cnnlab.errors import ConfigError
 from cnnlab.optim.clipping import clip_gradients
-from cnnlab.optim.registry import create_optimizer, optimizer_entry
+from cnnlab.optim.registry import create_optimizer, list_optimizers, optimizer_entry
 from cnnlab.optim.surfaces import TestFunction, get_function
 
 #: a trajectory leaving this box around the plot is cut short: it has exploded
 _ESCAPE_FACTOR = 1e3
 
+
+#: the longest race: the surfaces' own take 150 to 600 steps, so 100,000 is far past any
+#: lecture use, while --steps 100000000 would keep every optimizer stepping for hours and
+#: hold a point per step in memory
+MAX_STEPS = 100_000
 
 #: state entries that only count (iterations, evaluations): no update rule reads them
 _TALLIES = frozenset({"n_iter", "evaluations"})
@@ -200,10 +205,26 @@ def run_lab(
     optimizer runs twice, without and with gradient-norm clipping, to show the difference.
     """
     function = get_function(function) if isinstance(function, str) else function
+    valid = ", ".join(entry.name for entry in list_optimizers())
+    if optimizers is not None:
+        optimizers = [n for n in optimizers if n.strip()]
+        if not optimizers:
+            raise ConfigError(f"--optimizers names no optimizer; give some of: {valid}")
     names = [optimizer_entry(n).name for n in (optimizers or function.optimizers)]
+    for key in lrs or {}:
+        if key != "*" and key not in names:
+            known = key in {entry.name for entry in list_optimizers()}
+            problem = "is not in this race" if known else "is not an optimizer"
+            choices = ", ".join(names) if known else valid
+            raise ConfigError(f"--lr {key}=...: '{key}' {problem}; name one of: {choices}")
     steps = function.steps if steps is None else steps
     if steps < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
+    if steps > MAX_STEPS:
+        raise ConfigError(
+            f"--steps must be at most {MAX_STEPS:,} per optimizer, got {steps:,}; the surfaces' "
+            f"own races take 150 to 600"
+        )
     start = function.start if start is None else tuple(start)
     clip = function.clip if clip is None else clip
     lrs = lrs or {}

@@ -38,6 +38,10 @@ from cnnlab.geometry.fit import smallest_square_input, square_input, too_small_e
 from cnnlab.geometry.units import dims
 from cnnlab.models.features import call_name
 
+# torch computes a tensor's bytes as values × item size in int64: 2**60 values keeps even
+# float64 clear of the overflow (a meta tensor costs nothing, but its size still must fit)
+MAX_TENSOR_VALUES = 2**60
+
 # pools with no fixed stride: adaptive ones fit their windows to the output size, fractional
 # ones draw them at random; neither has a window that sizing could slide or warn about
 _UNSTRIDED_POOLS = (
@@ -451,6 +455,12 @@ def trace_or_explain(
     A too-small input is a GeometryError naming the first layer whose output would be empty and
     the smallest input that works, found by tracing square inputs on the meta device.
     """
+    values = math.prod((batch_size, *input_size))
+    if values > MAX_TENSOR_VALUES:  # torch's size arithmetic would overflow int64
+        raise GeometryError(
+            f"{label}: a batch of {batch_size} × {dims(input_size)} is {values:.3g} values, more "
+            f"than one tensor can hold (at most 2**60); use a smaller --batch-size or --input"
+        )
     try:
         return _trace(model, input_size, batch_size)
     except _TooSmall as too_small:

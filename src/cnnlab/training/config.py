@@ -15,11 +15,12 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, read_problem
 from cnnlab.validate import (
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    SEED,
     Items,
     Number,
     Text,
@@ -49,7 +50,7 @@ FIELD_RANGES = {
     "milestones": Items(NON_NEGATIVE, min_length=0),
     "warmup_until_error": Number(low=0, high=100, optional=True),
     "warmup_factor": Number(low=0, high=1, low_open=True),
-    "seed": Number(low=0, integer=True),
+    "seed": SEED,
 }
 
 
@@ -225,7 +226,8 @@ class TrainConfig:
         try:
             values = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read training config {path}: {error}") from error
+            problem = read_problem(error)  # one line: a YAML error's file excerpt left out
+            raise ConfigError(f"cannot read training config {path}: {problem}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path} is not a training config (expected a YAML mapping)")
         return cls.from_dict(values)

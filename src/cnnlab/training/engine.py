@@ -41,11 +41,12 @@ from cnnlab.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_
 from cnnlab.errors import (
     CheckpointError,
     ConfigError,
+    RunInUseError,
     TrainingDivergedError,
     check_output_path,
 )
 from cnnlab.evaluation import RunningTotals
-from cnnlab.machine import bf16_supported, machine_summary
+from cnnlab.machine import bf16_supported, machine_summary, resolve_device
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
 from cnnlab.training.config import TrainConfig, resolve_config
@@ -134,8 +135,9 @@ def resume(
         run_dir: the run directory (or its ``checkpoint.pt``).
         epochs: train to this many epochs in total instead of the configured number.
         device: run on another device than the one recorded.
-        data_dir: where the run's dataset is now, when it moved (another machine); the
-            dataset itself must be the same (its name and classes are checked).
+        data_dir: where the run's dataset is now, when it moved (another machine); for a
+            ``folder:PATH`` dataset, the folder itself (holding train/ and val/). The dataset
+            itself must be the same (its name and classes are checked).
         console, on_epoch_end: as for ``train``.
     """
     path = Path(run_dir)
@@ -152,7 +154,11 @@ def resume(
             config.epochs = epochs
         if device is not None:
             config.device = device
-        if data_dir is not None:
+        if data_dir is not None and config.data.partition(":")[0].strip().lower() == "folder":
+            from cnnlab.data.datasets import absolute_data_spec
+
+            config.data = absolute_data_spec(config.data, data_dir)  # the folder itself moved
+        elif data_dir is not None:
             config.data_dir = str(data_dir)
         config.validate()
         if state["epoch"] >= config.epochs and not state.get("step_in_epoch"):
@@ -204,13 +210,9 @@ TEST_BATCH = 256
 
 def pick_device(name: str, context: distributed.DistributedContext) -> torch.device:
     """``auto`` is CUDA when available; under torchrun each process takes its local GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use cpu")
-        if name == "cuda":
-            name = f"cuda:{context.local_rank}"
+    name = resolve_device(name)
+    if name == "cuda":
+        name = f"cuda:{context.local_rank}"
     return torch.device(name)
 
 
@@ -253,7 +255,12 @@ class Trainer:
         self.console = console if self.context.is_main else None
         self.device = pick_device(config.device, self.context)
         distributed.setup(self.context, self.device)
+        self._default_name: str | None = None  # the stamped name when no --out was given
         self.run_dir = run_dir if run_dir is not None else self._new_run_dir()
+        if not self.resuming:  # a relative folder:PATH must still be found from elsewhere
+            from cnnlab.data.datasets import absolute_data_spec
+
+            config.data = absolute_data_spec(config.data)
         self.lock = lock or RunDirLock(self.run_dir)
         self._seed_everything()
         self._build(state)
@@ -270,6 +277,7 @@ class Trainer:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         data = config.data.replace(":", "-").replace("/", "_")
         run_dir = Path("runs") / f"{config.model}-{data}-{stamp}"
+        self._default_name = run_dir.name  # claimed under the lock in ``_own_run_dir``
         suffix = 1
         while run_dir.exists():
             suffix += 1
@@ -554,7 +562,11 @@ class Trainer:
                 f"({'; '.join(differences)}); nothing was changed: restore the data the run "
                 "was trained on, or start a new run"
             )
-        self.model.load_state_dict(state["model"])
+        from cnnlab.checkpoint import DAMAGED
+        from cnnlab.models.weights import load_state
+
+        where = f"the checkpoint in {self.run_dir}"
+        load_state(self.model, state["model"], where, label=self.config.model, remedy=DAMAGED)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state.get("ema"):
@@ -605,6 +617,21 @@ class Trainer:
     def _own_run_dir(self) -> None:
         """Lock the run directory (main process only) before writing anything in it; a new
         run checks again, under the lock, that no other run was started there meanwhile."""
+        if self._default_name:  # two runs started in the same second: the later one moves on
+            suffix = 1
+            while True:
+                try:
+                    self.lock.acquire()
+                except RunInUseError:
+                    problem = "in use"
+                else:
+                    problem = self._holds_run(self.run_dir)
+                if problem is None:
+                    return
+                self.lock.release()
+                suffix += 1
+                self.run_dir = self.run_dir.with_name(f"{self._default_name}-{suffix}")
+                self.lock = RunDirLock(self.run_dir)
         if not self.lock.held:
             self.lock.acquire()
         problem = None if self.resuming else self._holds_run(self.run_dir)

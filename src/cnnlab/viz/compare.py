@@ -98,6 +98,17 @@ def read_results_csv(path: str | Path) -> dict[str, Accuracy]:
     path = Path(path)
     if not path.is_file():
         raise CnnlabError(f"no results file at {path}; give a CSV with columns model,top1[,top5]")
+    try:
+        return _read_results(path)
+    except (UnicodeDecodeError, csv.Error) as error:  # a picture, a spreadsheet, NUL bytes
+        raise CnnlabError(
+            f"{path} is not a text CSV ({type(error).__name__}: {str(error)[:80]}); give a "
+            "UTF-8 CSV with columns model,top1[,top5]"
+        ) from None
+
+
+def _read_results(path: Path) -> dict[str, Accuracy]:
+    """The rows of an existing results file (see ``read_results_csv``)."""
     with open(path, newline="") as file:
         reader = csv.DictReader(file)
         columns = [c.strip() for c in reader.fieldnames or []]
@@ -117,6 +128,12 @@ def read_results_csv(path: str | Path) -> dict[str, Accuracy]:
                     f"{path} line {line}: top1/top5 must be accuracies in percent, got "
                     f"'{row.get('top1')}', '{row.get('top5', '')}'"
                 ) from None
+            for name, value in (("top1", top1), ("top5", top5)):
+                if value is not None and not (math.isfinite(value) and 0 <= value <= 100):
+                    raise CnnlabError(
+                        f"{path} line {line}: {name} must be an accuracy in percent, from 0 to "
+                        f"100, got '{row[name]}'"
+                    )
             results[row["model"]] = Accuracy(top1, top5, f"{path.name}", "user results")
     return results
 

@@ -13,7 +13,6 @@ after every epoch comes from here too.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +83,20 @@ def read_run(run: str | Path, label: str | None = None) -> RunHistory:
         raise CnnlabError(
             f"no metrics.csv in {run}; pass a run directory written by `cnnlab train`"
         )
+    not_run = (
+        f"{path} is not a run directory or its metrics.csv; pass a run directory written by "
+        "`cnnlab train`"
+    )
+    if path.suffix.lower() != ".csv":
+        raise CnnlabError(not_run)
     try:
         rows = read_metrics(path)
-    except (ValueError, KeyError) as error:
-        raise CnnlabError(f"{path} is not a cnnlab metrics file ({error})") from error
+        with open(path, newline="") as file:
+            header = file.readline().strip().split(",")
+    except (ValueError, KeyError, UnicodeDecodeError):
+        raise CnnlabError(not_run) from None
+    if header != [""] and "epoch" not in header:  # an empty file: a run not yet one epoch in
+        raise CnnlabError(not_run)
     if not rows:
         raise CnnlabError(f"{path} has no epochs yet; wait for the first epoch to finish")
     missing = [k for k in ("epoch", "train_loss", "test_loss") if k not in rows[0]]
@@ -255,24 +264,17 @@ def _finish_axis(axis, panel: str) -> None:
     axis.legend(fontsize=8, title="dashed: train, solid: test", title_fontsize=8)
 
 
-def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Write the figure as PNG at its own size, atomically (a run rewrites it every epoch)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    figure.savefig(tmp, dpi=figure.dpi)
-    tmp.replace(path)
-    return path
-
-
 def plot_runs(
     runs: list[str | Path],
     out: str | Path,
     metric: str = "both",
     references: Sequence[tuple[str, float]] = (),
 ) -> Path:
-    """Draw the curves of ``runs`` into the PNG ``out``; the same as ``cnnlab plot``."""
-    return save_figure(curves_figure(runs, metric, references=references), out)
+    """Draw the curves of ``runs`` into the picture ``out``; the same as ``cnnlab plot``."""
+    from cnnlab.viz.inputs import save_figure
+
+    figure = curves_figure(runs, metric, references=references)
+    return save_figure(figure, out, figure.dpi, inputs=[Path(run) / "metrics.csv" for run in runs])
 
 
 def redraw_run_curves(run_dir: Path, row: dict[str, float]) -> None:

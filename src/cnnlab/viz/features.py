@@ -238,7 +238,8 @@ def save_feature_maps(
     batch, display, stats = image_input(image, loaded)
     maps = feature_maps(loaded.model, batch, layers or default_feature_layers(loaded.model))
     figure = feature_maps_figure(display, maps)
-    return save_figure(figure, out or default_output(source, "features")), maps, stats
+    out = out or default_output(source, "features")
+    return save_figure(figure, out, inputs=[source, image]), maps, stats
 
 
 def save_convolution(
@@ -249,4 +250,5 @@ def save_convolution(
     grey = read_image(image, channels=1)
     figure = convolve_figure(grey, name)
     response = convolve(grey, name)
-    return save_figure(figure, out or Path(f"{Path(image).stem}_{name}.png")), response
+    out = out or Path(f"{Path(image).stem}_{name}.png")
+    return save_figure(figure, out, inputs=[image]), response

@@ -216,4 +216,4 @@ def save_filter_picture(
     grid = filter_grid(conv.weight, name)
     figure = grid_figure(grid)
     suffix = "filters" if layer is None else f"filters_{name.replace('.', '_')}"
-    return save_figure(figure, out or default_output(source, suffix)), grid
+    return save_figure(figure, out or default_output(source, suffix), inputs=[source]), grid

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CheckpointError, CnnlabError
 
 WEIGHTED_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -117,11 +117,19 @@ def save_gradflow(
     ``None`` is the first run's own dataset (and data directory), as ``evaluate`` takes it, or
     random ``synthetic`` images when only model names are given.
     """
+    from cnnlab.validate import SEED, check
     from cnnlab.viz.inputs import default_output, fixed_batches, load_model, save_figure
 
+    check("gradflow", "seed", seed, SEED)
+    models = [load_model(source, device=device, seed=seed) for source in sources]
+    classes = {f"{m.label}: {m.num_classes}" for m in models if m.num_classes is not None}
+    if len({m.num_classes for m in models if m.num_classes is not None}) > 1:
+        raise CheckpointError(  # one batch's labels cannot fit both classifiers
+            f"the models predict different numbers of classes ({', '.join(sorted(classes))}); "
+            "overlay models trained on the same dataset"
+        )
     flows = []
-    for source in sources:
-        loaded = load_model(source, device=device, seed=seed)
+    for loaded in models:
         if data is None:
             data, data_dir = loaded.data or "synthetic", data_dir or loaded.data_dir
         batches, _ = fixed_batches(
@@ -129,4 +137,4 @@ def save_gradflow(
         )
         flows.append(gradient_flow(loaded.model, batches[0], label=loaded.label))
     default = default_output(sources[0] if len(sources) == 1 else None, "gradflow")
-    return save_figure(gradflow_figure(flows), out or default), flows
+    return save_figure(gradflow_figure(flows), out or default, inputs=sources), flows

@@ -8,6 +8,8 @@ goes. Keeping that here means the pictures themselves only deal with tensors.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from cnnlab.model_source import (
     prepare_image,
 )
 from cnnlab.model_source import read_image as read_image_bytes
+from cnnlab.outputs import FIGURE_SUFFIXES, check_output
 
 #: A model with where it came from and how to feed it (MODEL_OR_CHECKPOINT).
 LoadedModel = ModelSource
@@ -96,11 +99,19 @@ def default_output(source: str | Path | None, suffix: str) -> Path:
     return Path(f"{suffix}.png")
 
 
-def save_figure(figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write a matplotlib ``Figure`` as PNG, creating the folder."""
-    path = Path(path)
+def save_figure(
+    figure, path: str | Path, dpi: int = 100, inputs: Iterable[str | Path] = ()
+) -> Path:
+    """Write a matplotlib ``Figure`` in the format its extension names, creating the folder.
+
+    Atomically (the training curves are rewritten every epoch while others may read them), and
+    only where ``check_output`` allows: not over ``inputs`` or a run's own files.
+    """
+    path = check_output(path, FIGURE_SUFFIXES, "a picture", inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    figure.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
     return path
 
 

@@ -22,6 +22,7 @@ net.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,42 @@ from torch import nn
 from torch.func import functional_call
 
 from cnnlab.errors import CnnlabError
+from cnnlab.validate import SEED, check
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 LOSS_CAP = 10.0  # Li et al.'s contour plots stop at a loss of 10
+# Li et al. draw 51×51 grids at most; 501 (a quarter of a million evaluations) is far past any
+# lecture figure yet still finishes, where --grid 100000 would run for years.
+MAX_GRID = 501
+# A direction is as long as the weights filter by filter: 1 is Li et al.'s span, and at 100
+# the weights are swamped by noise a hundred times their size (every loss past the cap).
+MAX_SPAN = 100.0
+
+
+def check_grid(grid: int) -> None:
+    """Refuse a landscape grid under 3 points per axis (`landscape` and `lab` alike)."""
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 3:
+        raise CnnlabError(f"--grid must be at least 3 points per axis, got {grid}")
+    if grid > MAX_GRID:
+        raise CnnlabError(
+            f"--grid must be at most {MAX_GRID} points per axis (it costs grid² loss "
+            f"evaluations), got {grid}; 21 to 51 shows the landscape"
+        )
+
+
+def check_span(span: float) -> None:
+    """Refuse a span that is not a finite positive number of direction lengths, or one so wide
+    that every point but the centre is far past the loss cap."""
+    if (
+        isinstance(span, bool)
+        or not isinstance(span, int | float)
+        or not math.isfinite(span)
+        or not 0 < span <= MAX_SPAN
+    ):
+        raise CnnlabError(
+            f"--span must be a finite number in (0, {MAX_SPAN:g}] (the grid's half-width, in "
+            f"filter-normalised direction lengths; 1 is Li et al.'s), got {span}"
+        )
 
 
 def filter_normalized_direction(
@@ -199,10 +233,9 @@ def loss_landscape(
         directions: the plane's two directions by parameter name (e.g. the PCA directions of
             a training trajectory, as Li et al. Sec. 7 plot it) instead of random ones.
     """
-    if grid < 3:
-        raise CnnlabError(f"--grid must be at least 3 points per axis, got {grid}")
-    if span <= 0:
-        raise CnnlabError(f"--span must be positive, got {span}")
+    check_grid(grid)
+    check_span(span)
+    check("loss_landscape", "seed", seed, SEED)
     if directions is None:
         generator = torch.Generator().manual_seed(seed)
         directions = (
@@ -321,8 +354,13 @@ def save_landscape(
     progress: bool = True,
 ) -> tuple[Path, Landscape]:
     """``cnnlab landscape``: a checkpoint's loss landscape on ``batches`` training batches."""
+    from cnnlab.outputs import FIGURE_SUFFIXES, check_output
     from cnnlab.viz.inputs import default_output, fixed_batches, load_model, save_figure
 
+    check_grid(grid)  # before the model and the data are loaded
+    check_span(span)
+    check("landscape", "seed", seed, SEED)
+    out = check_output(out or default_output(source, "landscape"), FIGURE_SUFFIXES, "a picture")
     loaded = load_model(source, device=device)
     data = data or loaded.data  # the run's own dataset and data directory, as evaluate takes
     if not data:
@@ -342,4 +380,4 @@ def save_landscape(
         loaded.model, scored, grid=grid, span=span, seed=seed, progress=progress, label=label
     )
     figure = landscape_figure(result)
-    return save_figure(figure, out or default_output(source, "landscape")), result
+    return save_figure(figure, out, inputs=[source]), result

@@ -135,6 +135,7 @@ def lr_range_test(
     Raises:
         ConfigError: the rates or the number of steps make no sweep.
     """
+    check_finite_rates(start_lr, end_lr)
     if not 0 < start_lr < end_lr or steps < 2 or not 0 <= smoothing < 1:
         raise ConfigError(
             f"need 0 < start_lr < end_lr, steps >= 2 and 0 <= smoothing < 1; got start_lr "
@@ -188,6 +189,13 @@ def lr_range_test(
         min_loss_lr=float(taken[lowest]),
         diverged=diverged,
     )
+
+
+def check_finite_rates(start_lr: float, end_lr: float) -> None:
+    """Refuse an infinite or NaN rate, which would otherwise read as a loss that blew up."""
+    for flag, value, example in (("--start-lr", start_lr, "1e-6"), ("--end-lr", end_lr, "10")):
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value}; e.g. {flag} {example}")
 
 
 def _cycle(batches: Iterable[Batch]) -> Iterator[Batch]:
@@ -298,8 +306,11 @@ def lr_find(
     from cnnlab.models import create_model
     from cnnlab.optim import create_optimizer, optimizer_entry
     from cnnlab.training.losses import create_loss
+    from cnnlab.validate import SEED, check
     from cnnlab.viz.inputs import training_loader
 
+    check("lr_find", "seed", seed, SEED)
+    check_finite_rates(start_lr, end_lr)  # before the data and the model are loaded
     dataset = load_dataset(data, data_dir=data_dir)
     torch.manual_seed(seed)
     model = create_model(

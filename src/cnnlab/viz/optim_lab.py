@@ -19,6 +19,8 @@ from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
 from cnnlab.optim.lab import LabResult, LabRun  # noqa: E402
 from cnnlab.optim.surfaces import TestFunction  # noqa: E402
+from cnnlab.outputs import check_output  # noqa: E402
+from cnnlab.viz.inputs import save_figure  # noqa: E402
 
 FIGSIZE = (14.0, 6.0)
 DPI = 100
@@ -127,9 +129,7 @@ def plot_lab(result: LabResult, path: str | Path) -> Path:
     ax_loss.grid(True, which="major", alpha=0.3)
     fig.suptitle(function.lesson, fontsize=12)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    path = save_figure(fig, path, DPI)
     plt.close(fig)
     return path
 
@@ -164,7 +164,7 @@ def animate_lab(result: LabResult, path: str | Path, fps: int = 12) -> Path:
         ax.set_title(f"{function.name}: step {frame - 1}")
         return lines
 
-    path = Path(path)
+    path = check_output(path, (".gif",), "the animation")
     path.parent.mkdir(parents=True, exist_ok=True)
     FuncAnimation(fig, draw, frames=frames, blit=False).save(path, writer=PillowWriter(fps=fps))
     plt.close(fig)

@@ -18,6 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.outputs import HTML_SUFFIXES, check_output
 from cnnlab.run_metrics import COLUMNS, EMA_COLUMN, FORMATS
 
 CURVES_WIDTH = 1100  # CSS pixels; the curves image is shown at this width at the top
@@ -55,7 +56,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CnnlabError(f"no run directory at {run_dir}; pass one written by `cnnlab train`")
-    out = Path(out) if out else run_dir / "report.html"
+    out = check_output(out or run_dir / "report.html", HTML_SUFFIXES, "the report")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report_html(run_dir), encoding="utf-8")
     return out

@@ -277,4 +277,5 @@ def save_saliency(
     maps = saliency_maps(loaded.model, batch, target)
     class_name = stats.class_name(maps.target)
     figure = saliency_figure(display, maps, class_name)
-    return save_figure(figure, out or default_output(source, "saliency")), maps, class_name
+    out = out or default_output(source, "saliency")
+    return save_figure(figure, out, inputs=[source, image]), maps, class_name
