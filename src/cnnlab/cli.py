@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnlab import __version__
-from cnnlab.errors import CnnlabError, ConfigError, check_output_path
+from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.outputs import check_output_path
 
 console = Console()
 err_console = Console(stderr=True)

@@ -7,9 +7,7 @@ traceback, so the message must stand on its own.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
-from pathlib import Path
 
 
 class CnnlabError(Exception):
@@ -59,35 +57,6 @@ class OutputPathError(CnnlabError):
     """An output path that cannot be written (an existing file, under a file, no permission)."""
 
 
-def check_output_path(path: str | os.PathLike, *, directory: bool = False) -> Path:
-    """Refuse, before any work is done, an output that cannot be written.
-
-    ``path`` is a file to write (``directory=False``) or a directory to create or fill. It
-    must not be the other kind of thing already, no parent of it may be a file, and the
-    nearest existing parent must be writable. Nothing is created here.
-    """
-    path = Path(path).expanduser()
-    what = "directory" if directory else "file"
-    if directory and path.exists() and not path.is_dir():
-        raise OutputPathError(f"output directory {path} is an existing file; choose another path")
-    if not directory and path.is_dir():
-        raise OutputPathError(f"output file {path} is an existing directory; name a file")
-    parent = path if directory else path.parent
-    existing = parent.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputPathError(
-            f"cannot write the output {what} {path}: {existing} is a file, not a directory"
-        )
-    target = path if path.exists() else existing
-    if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)) or _pseudo(target):
-        raise OutputPathError(
-            f"cannot write the output {what} {path}: {target} is not writable; choose another path"
-        )
-    return path
-
-
 def read_problem(error: BaseException) -> str:
     """One line for a file that could not be read or parsed: a YAML error's line, column and
     problem (its multi-line excerpt of the file left out), an OSError's reason."""
@@ -99,12 +68,6 @@ def read_problem(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return " ".join(str(error).split())
-
-
-def _pseudo(path: Path) -> bool:
-    """Kernel pseudo-filesystems (/proc, /sys) pass ``os.access`` for root but take no files."""
-    resolved = path.resolve()
-    return any(resolved == Path(p) or Path(p) in resolved.parents for p in ("/proc", "/sys"))
 
 
 def closest_names(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

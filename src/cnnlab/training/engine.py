@@ -43,10 +43,10 @@ from cnnlab.errors import (
     ConfigError,
     RunInUseError,
     TrainingDivergedError,
-    check_output_path,
 )
 from cnnlab.evaluation import RunningTotals
 from cnnlab.machine import bf16_supported, machine_summary, resolve_device
+from cnnlab.outputs import check_output_path
 from cnnlab.run_metrics import read_metrics
 from cnnlab.training import distributed
 from cnnlab.training.config import TrainConfig, resolve_config
