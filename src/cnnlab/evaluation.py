@@ -212,7 +212,7 @@ def evaluate(
             runs many times slower; the result's ``recorded_precision`` then says so.
     """
     from cnnlab.data import load_dataset, make_loader
-    from cnnlab.model_source import load_source
+    from cnnlab.model_source import check_same_classes, load_source
 
     if isinstance(checkpoints, (str, Path)):
         checkpoints = [checkpoints]
@@ -242,12 +242,8 @@ def evaluate(
         for path in checkpoints
     ]
     models = [source.model for source in sources]
+    check_same_classes(sources, "an ensemble needs models of the same dataset")
     classes = {n for source in sources if (n := source.num_classes) is not None}
-    if len(classes) > 1:
-        raise CheckpointError(
-            f"the checkpoints predict different numbers of classes ({sorted(classes)}); "
-            "an ensemble needs models of the same dataset"
-        )
     trained_on = {source.label: source.data for source in sources if source.data is not None}
     if len(set(trained_on.values())) > 1:
         listed = ", ".join(f"{label} on {name}" for label, name in trained_on.items())

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torchvision.transforms import functional as TF  # the functions torchvision's presets use
 
-from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.errors import CheckpointError, CnnlabError, ConfigError
 from cnnlab.models.weights import Preprocessing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -83,6 +83,17 @@ class ModelSource:
         if self.categories is not None and index < len(self.categories):
             return self.categories[index]
         return str(index)
+
+
+def check_same_classes(sources: Sequence[ModelSource], advice: str) -> None:
+    """Refuse models that predict different numbers of classes (one dataset's labels cannot
+    fit them all): a ``CheckpointError`` naming each, ending with ``advice``."""
+    counted = [s for s in sources if s.num_classes is not None]
+    if len({s.num_classes for s in counted}) > 1:
+        listed = ", ".join(sorted(f"{s.label}: {s.num_classes}" for s in counted))
+        raise CheckpointError(
+            f"the models predict different numbers of classes ({listed}); {advice}"
+        )
 
 
 def load_source(

@@ -104,11 +104,16 @@ def load_dataset(
     return _DATASETS[base](argument, root, download, skip_bad_images)
 
 
+def is_folder_spec(name: str) -> bool:
+    """Whether ``name`` is a ``folder:PATH`` dataset (its images where PATH says)."""
+    return name.partition(":")[0].strip().lower() == "folder"
+
+
 def absolute_data_spec(name: str, folder: str | os.PathLike | None = None) -> str:
     """``name`` with a ``folder:PATH`` made absolute (``folder`` replaces PATH when given), so
     that a run records where its images are, whichever directory it is later read from."""
     base, _, argument = name.partition(":")
-    if base.strip().lower() != "folder" or not (argument or folder):
+    if not is_folder_spec(name) or not (argument or folder):
         return name
     path = Path(folder if folder is not None else argument).expanduser()
     return f"{base}:{path.absolute()}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 MB = 10**6  # decimal megabytes, as the lectures count (24M values × 4 bytes ≈ 96 MB)
+# torch computes a tensor's bytes as values × item size in int64: past 2**60 values even
+# float64 overflows it (a meta tensor costs nothing, but its size must still fit)
+MAX_TENSOR_VALUES = 2**60
 
 
 def dims(shape: tuple[int, ...] | None, square: bool = False) -> str:

@@ -30,7 +30,7 @@ from torch import nn
 
 from cnnlab.errors import ConfigError, GeometryError, SpecError, closest_names
 from cnnlab.geometry.arithmetic import conv_output_size
-from cnnlab.geometry.units import dims
+from cnnlab.geometry.units import MAX_TENSOR_VALUES, dims
 from cnnlab.nn.spec_grammar import MAX_SPEC_LAYERS
 from cnnlab.validate import POSITIVE_INT, Instance, Items, Number, check
 
@@ -315,10 +315,6 @@ def _conv(spec: str, layer: SpecLayer, shape: tuple[int, ...]) -> tuple[nn.Modul
     _check_weights(spec, layer, shape, channels * (shape[0] // groups) * kernel * kernel)
     conv = nn.Conv2d(shape[0], channels, kernel, stride, padding, dilation, groups)
     return conv, (channels, *sizes)
-
-
-#: torch computes a tensor's bytes as values × item size in int64; past 2**60 values it overflows
-MAX_TENSOR_VALUES = 2**60
 
 
 def _check_weights(spec: str, layer: SpecLayer, shape: tuple, weights: int) -> None:

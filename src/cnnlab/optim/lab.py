@@ -205,7 +205,8 @@ def run_lab(
     optimizer runs twice, without and with gradient-norm clipping, to show the difference.
     """
     function = get_function(function) if isinstance(function, str) else function
-    valid = ", ".join(entry.name for entry in list_optimizers())
+    registered = [entry.name for entry in list_optimizers()]
+    valid = ", ".join(registered)
     if optimizers is not None:
         optimizers = [n for n in optimizers if n.strip()]
         if not optimizers:
@@ -213,7 +214,7 @@ def run_lab(
     names = [optimizer_entry(n).name for n in (optimizers or function.optimizers)]
     for key in lrs or {}:
         if key != "*" and key not in names:
-            known = key in {entry.name for entry in list_optimizers()}
+            known = key in registered
             problem = "is not in this race" if known else "is not an optimizer"
             choices = ", ".join(names) if known else valid
             raise ConfigError(f"--lr {key}=...: '{key}' {problem}; name one of: {choices}")

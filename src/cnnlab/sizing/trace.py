@@ -35,12 +35,8 @@ from cnnlab.geometry.arithmetic import (
     fractional_output_size,
 )
 from cnnlab.geometry.fit import smallest_square_input, square_input, too_small_error
-from cnnlab.geometry.units import dims
+from cnnlab.geometry.units import MAX_TENSOR_VALUES, dims
 from cnnlab.models.features import call_name
-
-# torch computes a tensor's bytes as values × item size in int64: 2**60 values keeps even
-# float64 clear of the overflow (a meta tensor costs nothing, but its size still must fit)
-MAX_TENSOR_VALUES = 2**60
 
 # pools with no fixed stride: adaptive ones fit their windows to the output size, fractional
 # ones draw them at random; neither has a window that sizing could slide or warn about

@@ -154,9 +154,9 @@ def resume(
             config.epochs = epochs
         if device is not None:
             config.device = device
-        if data_dir is not None and config.data.partition(":")[0].strip().lower() == "folder":
-            from cnnlab.data.datasets import absolute_data_spec
+        from cnnlab.data.datasets import absolute_data_spec, is_folder_spec
 
+        if data_dir is not None and is_folder_spec(config.data):
             config.data = absolute_data_spec(config.data, data_dir)  # the folder itself moved
         elif data_dir is not None:
             config.data_dir = str(data_dir)

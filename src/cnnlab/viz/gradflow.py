@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from cnnlab.errors import CheckpointError, CnnlabError
+from cnnlab.errors import CnnlabError
 
 WEIGHTED_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -117,17 +117,13 @@ def save_gradflow(
     ``None`` is the first run's own dataset (and data directory), as ``evaluate`` takes it, or
     random ``synthetic`` images when only model names are given.
     """
+    from cnnlab.model_source import check_same_classes
     from cnnlab.validate import SEED, check
     from cnnlab.viz.inputs import default_output, fixed_batches, load_model, save_figure
 
     check("gradflow", "seed", seed, SEED)
     models = [load_model(source, device=device, seed=seed) for source in sources]
-    classes = {f"{m.label}: {m.num_classes}" for m in models if m.num_classes is not None}
-    if len({m.num_classes for m in models if m.num_classes is not None}) > 1:
-        raise CheckpointError(  # one batch's labels cannot fit both classifiers
-            f"the models predict different numbers of classes ({', '.join(sorted(classes))}); "
-            "overlay models trained on the same dataset"
-        )
+    check_same_classes(models, "overlay models trained on the same dataset")
     flows = []
     for loaded in models:
         if data is None:
