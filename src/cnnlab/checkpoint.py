@@ -21,7 +21,16 @@ from torch import nn
 
 from cnnlab.errors import CheckpointError
 
-REQUIRED_KEYS = ("model", "model_name", "model_kwargs", "config", "epoch", "step")
+#: what each required entry holds, as ``train`` writes it
+_ENTRY_TYPES = (
+    ("model", dict, "the weights (a state dict)"),
+    ("model_name", str, "the model's name"),
+    ("model_kwargs", dict, "a mapping of the model's options"),
+    ("config", (dict, type(None)), "a mapping of the training settings"),
+    ("epoch", int, "a whole number of epochs"),
+    ("step", int, "a whole number of steps"),
+)
+REQUIRED_KEYS = tuple(key for key, _, _ in _ENTRY_TYPES)
 # What to do about a checkpoint whose weights do not fit the model its own settings build.
 DAMAGED = "the checkpoint is damaged or was edited: use the run's best.pt or an earlier copy"
 
@@ -75,17 +84,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 f"{type(state[key]).__name__}; {DAMAGED}"
             )
     return state
-
-
-#: what each required entry holds, as ``train`` writes it
-_ENTRY_TYPES = (
-    ("model", dict, "the weights (a state dict)"),
-    ("model_name", str, "the model's name"),
-    ("model_kwargs", dict, "a mapping of the model's options"),
-    ("config", (dict, type(None)), "a mapping of the training settings"),
-    ("epoch", int, "a whole number of epochs"),
-    ("step", int, "a whole number of steps"),
-)
 
 
 def model_from_checkpoint(
