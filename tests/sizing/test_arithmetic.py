@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from cnnlab.errors import GeometryError
 from cnnlab.sizing import (
+    AxisWindow,
     ReceptiveField,
     conv_output_size,
-    dropped_pixels,
     fractional_output_size,
     padding_for_mode,
     receptive_field,
@@ -38,17 +38,17 @@ LECTURE_SIZES = [
 )
 def test_output_size_matches_lecture_examples(size, kernel, stride, padding, expected, source):
     assert conv_output_size(size, kernel, stride, padding) == expected, source
-    assert dropped_pixels(size, kernel, stride, padding) == 0
+    assert AxisWindow(kernel, stride, padding).dropped_pixels(size) == 0
 
 
 def test_stride_that_does_not_fit_is_two_point_three_three_and_drops_one_pixel():
     # seeds/000: 7×7 input, 3×3 filter, stride 3 "is not consistent with input".
     assert fractional_output_size(7, 3, 3) == pytest.approx(7 / 3)
     assert conv_output_size(7, 3, 3) == 2
-    assert dropped_pixels(7, 3, 3) == 1
+    assert AxisWindow(3, 3).dropped_pixels(7) == 1
     # Padding of 1 makes it fit: (7 - 3 + 2)/3 + 1 = 3.
     assert fractional_output_size(7, 3, 3, padding=1) == 3
-    assert dropped_pixels(7, 3, 3, padding=1) == 0
+    assert AxisWindow(3, 3, padding=1).dropped_pixels(7) == 0
 
 
 def test_padding_modes_follow_the_lecture():
@@ -136,16 +136,15 @@ def test_dropped_pixels_are_the_unread_tail(size, kernel, stride, padding, ceil_
         return
     tail = size - 1 - _last_tap(size, kernel, stride, padding, ceil_mode)
     regular_gap = max(0, stride - kernel)
-    assert dropped_pixels(size, kernel, stride, padding, ceil_mode=ceil_mode) == max(
-        0, tail - regular_gap
-    )
+    window = AxisWindow(kernel, stride, padding, ceil_mode=ceil_mode)
+    assert window.dropped_pixels(size) == max(0, tail - regular_gap)
 
 
 def test_ceil_mode_pools_drop_nothing_where_floor_would():
     # GoogLeNet's 3×3/2 max pools use ceil_mode: 112 -> 56 with a partial last window.
     assert conv_output_size(112, 3, 2, ceil_mode=True) == 56
-    assert dropped_pixels(112, 3, 2, ceil_mode=True) == 0
-    assert dropped_pixels(112, 3, 2) == 1
+    assert AxisWindow(3, 2, ceil_mode=True).dropped_pixels(112) == 0
+    assert AxisWindow(3, 2).dropped_pixels(112) == 1
 
 
 def test_stacked_three_by_three_fields_are_five_and_seven():

@@ -5,10 +5,10 @@ below all of them and import nothing of cnnlab's but its errors.
 """
 
 from cnnlab.geometry.arithmetic import (
+    AxisWindow,
     GeometryWarning,
     ReceptiveField,
     conv_output_size,
-    dropped_pixels,
     effective_kernel,
     fractional_output_size,
     padding_for_mode,
@@ -18,10 +18,10 @@ from cnnlab.geometry.arithmetic import (
 )
 
 __all__ = [
+    "AxisWindow",
     "GeometryWarning",
     "ReceptiveField",
     "conv_output_size",
-    "dropped_pixels",
     "effective_kernel",
     "fractional_output_size",
     "padding_for_mode",

@@ -7,7 +7,7 @@ dilation ``D`` (a dilated filter spans ``D·(F − 1) + 1`` pixels):
 
 which is what PyTorch computes. When ``(W − F + 2P)/S`` is not a whole number the stride does
 not tile the input: the last pixels are never seen by any window (the lectures' 7×7 input,
-3×3 filter, stride 3 gives 2.33). :func:`dropped_pixels` says how many, and
+3×3 filter, stride 3 gives 2.33). :meth:`AxisWindow.dropped_pixels` says how many, and
 :class:`GeometryWarning` is what cnnlab warns with. Pooling with ``ceil_mode=True`` (GoogLeNet)
 adds a last, partial window instead of dropping pixels.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cnnlab.errors import GeometryError
 
@@ -70,27 +70,38 @@ def conv_output_size(
     return max(out, 0)
 
 
-def dropped_pixels(
-    size: int,
-    kernel: int,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    ceil_mode: bool = False,
-) -> int:
-    """How many input pixels at the end of an axis no window ever reads.
+class AxisWindow(NamedTuple):
+    """A convolution's or pooling's window along one axis, in :func:`conv_output_size`'s terms.
 
-    Only real pixels count (padding that no window reaches is harmless), and the gap that a
-    stride larger than the filter leaves between every pair of windows is by design, not a
-    misfit: a 1×1 convolution with stride 2 reads every other pixel and drops none.
+    One object answers both questions the sizing table asks of a layer on each axis: how many
+    outputs (:meth:`output_size`) and how many input pixels no window reads
+    (:meth:`dropped_pixels`).
     """
-    out = conv_output_size(size, kernel, stride, padding, dilation, ceil_mode)
-    if out < 1:
-        return 0
-    span = effective_kernel(kernel, dilation)
-    covered = (out - 1) * stride + span
-    regular_gap = max(0, stride - span)
-    return max(0, padding + size - covered - regular_gap)
+
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    def output_size(self, size: int) -> int:
+        """:func:`conv_output_size` of an input of ``size`` pixels."""
+        return conv_output_size(size, *self)
+
+    def dropped_pixels(self, size: int) -> int:
+        """How many input pixels at the end of an axis no window ever reads.
+
+        Only real pixels count (padding that no window reaches is harmless), and the gap that a
+        stride larger than the filter leaves between every pair of windows is by design, not a
+        misfit: a 1×1 convolution with stride 2 reads every other pixel and drops none.
+        """
+        out = self.output_size(size)
+        if out < 1:
+            return 0
+        span = effective_kernel(self.kernel, self.dilation)
+        covered = (out - 1) * self.stride + span
+        regular_gap = max(0, self.stride - span)
+        return max(0, self.padding + size - covered - regular_gap)
 
 
 def padding_for_mode(kernel: int, mode: PaddingMode, dilation: int = 1) -> int:

@@ -28,9 +28,8 @@ from torch.utils.flop_counter import flop_registry
 
 from cnnlab.errors import GeometryError
 from cnnlab.geometry.arithmetic import (
+    AxisWindow,
     ReceptiveField,
-    conv_output_size,
-    dropped_pixels,
     effective_kernel,
     fractional_output_size,
 )
@@ -120,9 +119,13 @@ class Window:
     transposed: bool = False
     same: bool = False  # padding="same": the output keeps the input size
 
-    def axes(self, sizes: tuple[int, ...]):
-        """Per axis: (input size, kernel, stride, padding, dilation)."""
-        return zip(sizes, self.kernel, self.stride, self.padding, self.dilation, strict=True)
+    def axes(self, sizes: tuple[int, ...]) -> list[tuple[int, AxisWindow]]:
+        """Per axis: (input size, the window along it)."""
+        windows = zip(self.kernel, self.stride, self.padding, self.dilation, strict=True)
+        return [
+            (size, AxisWindow(*window, ceil_mode=self.ceil_mode))
+            for size, window in zip(sizes, windows, strict=True)
+        ]
 
 
 @dataclass
@@ -197,7 +200,7 @@ def _window_of(module: nn.Module, axes: int) -> Window | None:
 def _window_output(window: Window, sizes: tuple[int, ...]) -> tuple[int, ...]:
     if window.same:
         return sizes
-    return tuple(conv_output_size(*axis, window.ceil_mode) for axis in window.axes(sizes))
+    return tuple(axis.output_size(size) for size, axis in window.axes(sizes))
 
 
 def _first_tensor(value) -> torch.Tensor | None:
@@ -336,7 +339,7 @@ class Tracer:
         window = call.window
         if window.same:
             return
-        dropped = [dropped_pixels(*axis, window.ceil_mode) for axis in window.axes(sizes)]
+        dropped = [axis.dropped_pixels(size) for size, axis in window.axes(sizes)]
         if any(dropped):
             axis = next(i for i, n in enumerate(dropped) if n)
             exact = fractional_output_size(
