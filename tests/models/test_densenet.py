@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torchvision
+from model_checks import n_params
 from torch import nn
 
 from cnnlab.errors import ConfigError
@@ -34,10 +35,6 @@ TABLE_2_PARAMS = {
 }
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _build_meta(name: str) -> nn.Module:
     with torch.device("meta"):
         return create_model(name)
@@ -53,7 +50,7 @@ def test_loads_torchvision_weights_and_gives_the_same_outputs(name):
     reference = getattr(torchvision.models, name)(weights=None).eval()
     model = create_model(name).eval()
     model.load_state_dict(reference.state_dict())
-    assert _params(model) == TORCHVISION_PARAMS[name]
+    assert n_params(model) == TORCHVISION_PARAMS[name]
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert (model(x) - reference(x)).abs().max() < 1e-5
@@ -87,12 +84,12 @@ def test_densenet264_as_in_table_1():
     # Table 1's block sizes give 1 + 2·130 + 3 + 1 = 265 weighted layers; the paper names it 264.
     assert _weighted_layers(model) == 265
     # Closed-form count for k=32, θ=0.5, bottleneck 4k, checked on DenseNet-121 first.
-    assert _closed_form_params((6, 12, 24, 16)) == TORCHVISION_PARAMS["densenet121"]
-    assert _params(model) == _closed_form_params((6, 12, 64, 48))
-    assert round(_params(model) / 1e6, 1) == 33.3
+    assert _closed_formn_params((6, 12, 24, 16)) == TORCHVISION_PARAMS["densenet121"]
+    assert n_params(model) == _closed_formn_params((6, 12, 64, 48))
+    assert round(n_params(model) / 1e6, 1) == 33.3
 
 
-def _closed_form_params(blocks: tuple[int, ...], k: int = 32, width: int = 64) -> int:
+def _closed_formn_params(blocks: tuple[int, ...], k: int = 32, width: int = 64) -> int:
     """Parameters of an ImageNet DenseNet-BC, summed layer by layer from the paper's recipe."""
     total = 7 * 7 * 3 * width + 2 * width  # stem conv and its BN
     for index, layers in enumerate(blocks):
@@ -110,7 +107,7 @@ def _closed_form_params(blocks: tuple[int, ...], k: int = 32, width: int = 64) -
 def test_cifar_densenet_bc_matches_table_2(name):
     depth, growth, params_m = TABLE_2_PARAMS[name]
     model = _build_meta(name)
-    assert round(_params(model) / 1e6, 1) == params_m
+    assert round(n_params(model) / 1e6, 1) == params_m
     assert _weighted_layers(model) == depth
     assert model.features.conv0.out_channels == 2 * growth  # DenseNet-BC: 2k stem maps
     assert model.default_input_size == (3, 32, 32)

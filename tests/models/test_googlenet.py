@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torchvision
+from model_checks import on_meta, output_shapes, randomize_batch_norm, with_weights_of
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -112,33 +113,6 @@ def flop_counter_macs(model: nn.Module, input_size: tuple[int, ...]) -> dict[str
     }
 
 
-def on_meta(builder, **kwargs) -> nn.Module:
-    """Build on the meta device: shapes and counts without memory or initialisation time."""
-    with torch.device("meta"):
-        return builder(**kwargs)
-
-
-def with_weights_of(reference: nn.Module, builder, **kwargs) -> nn.Module:
-    """Our model holding ``reference``'s weights; the strict load checks keys and shapes."""
-    model = on_meta(builder, **kwargs).to_empty(device="cpu")
-    model.load_state_dict(reference.state_dict())
-    return model
-
-
-def randomize_batch_norm(model: nn.Module) -> None:
-    """Non-trivial BN statistics and affine weights, so eval-mode comparisons exercise them."""
-    gen = torch.Generator().manual_seed(1)
-    for bn in model.modules():
-        if isinstance(bn, nn.BatchNorm2d):
-            for tensor, low, high in (
-                (bn.running_mean, -0.2, 0.2),
-                (bn.running_var, 0.5, 1.5),
-                (bn.weight.data, 0.5, 1.5),
-                (bn.bias.data, -0.2, 0.2),
-            ):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) * (high - low) + low)
-
-
 # --- the lecture's Inception module -------------------------------------------------------
 
 
@@ -201,14 +175,9 @@ def test_partial_reductions_are_rejected():
 
 
 def test_paper_output_sizes_follow_table1():
-    model = on_meta(googlenet_paper, aux_logits=False).eval()
-    shapes = {}
-    for name in PAPER_OUTPUT_SIZES:
-        module = getattr(model, name)
-        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, o.shape[1:]))
-    with torch.device("meta"):
-        model(torch.empty(1, 3, 224, 224))
-    assert {name: tuple(shape) for name, shape in shapes.items()} == PAPER_OUTPUT_SIZES
+    model = on_meta(googlenet_paper, aux_logits=False)
+    paths = {name: name for name in PAPER_OUTPUT_SIZES}
+    assert output_shapes(model, paths, (3, 224, 224)) == PAPER_OUTPUT_SIZES
 
 
 def test_paper_params_and_ops_follow_table1():

@@ -3,8 +3,13 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from model_checks import (
+    on_meta,
+    output_shapes,
+    randomize_batch_norm,
+    torch_macs,
+    with_weights_of,
+)
 
 from cnnlab.errors import GeometryError
 from cnnlab.models import create_model
@@ -26,33 +31,6 @@ PAPER_GRID_SIZES = {
 }
 
 
-def on_meta(builder, **kwargs) -> nn.Module:
-    """Build on the meta device: shapes and counts without memory or initialisation time."""
-    with torch.device("meta"):
-        return builder(**kwargs)
-
-
-def with_weights_of(reference: nn.Module, **kwargs) -> nn.Module:
-    """Our model holding ``reference``'s weights; the strict load checks keys and shapes."""
-    model = on_meta(inception_v3, **kwargs).to_empty(device="cpu")
-    model.load_state_dict(reference.state_dict())
-    return model
-
-
-def randomize_batch_norm(model: nn.Module) -> None:
-    """Non-trivial BN statistics and affine weights, so eval-mode comparisons exercise them."""
-    gen = torch.Generator().manual_seed(1)
-    for bn in model.modules():
-        if isinstance(bn, nn.BatchNorm2d):
-            for tensor, low, high in (
-                (bn.running_mean, -0.2, 0.2),
-                (bn.running_var, 0.5, 1.5),
-                (bn.weight.data, 0.5, 1.5),
-                (bn.bias.data, -0.2, 0.2),
-            ):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) * (high - low) + low)
-
-
 @pytest.mark.parametrize("aux_logits", [True, False])
 def test_keys_shapes_and_parameter_count_match_torchvision(aux_logits):
     reference = on_meta(
@@ -71,7 +49,7 @@ def test_eval_outputs_match_torchvision_at_the_smallest_input():
     torch.manual_seed(0)
     reference = torchvision.models.inception_v3(weights=None, num_classes=10, init_weights=False)
     randomize_batch_norm(reference)
-    model = with_weights_of(reference, num_classes=10)
+    model = with_weights_of(reference, inception_v3, num_classes=10)
     side = TORCHVISION_INCEPTION_V3["min_size"]
     x = torch.randn(2, 3, side, side)
     for transform_input in (False, True):  # a plain flag read by both forward passes
@@ -88,7 +66,7 @@ def test_training_matches_torchvision_at_the_smallest_input():
     reference = torchvision.models.inception_v3(
         weights=None, num_classes=10, aux_logits=False, init_weights=False
     )
-    model = with_weights_of(reference, num_classes=10, aux_logits=False)
+    model = with_weights_of(reference, inception_v3, num_classes=10, aux_logits=False)
     x = torch.randn(2, 3, 75, 75)
     torch.manual_seed(5)
     logits = model.train()(x)
@@ -105,7 +83,7 @@ def test_auxiliary_head_matches_torchvision_on_the_17x17_grid():
     # in training mode is run by tests/models/test_every_model.py.
     torch.manual_seed(0)
     reference = torchvision.models.inception_v3(weights=None, num_classes=10, init_weights=False)
-    model = with_weights_of(reference, num_classes=10)
+    model = with_weights_of(reference, inception_v3, num_classes=10)
     grid = torch.randn(2, 768, 17, 17)
     ours = model.AuxLogits.train()(grid)
     with torch.no_grad():
@@ -117,23 +95,12 @@ def test_auxiliary_head_matches_torchvision_on_the_17x17_grid():
 
 
 def test_grid_sizes_follow_table1():
-    model = on_meta(inception_v3).eval()
-    shapes = {}
-    for name in PAPER_GRID_SIZES:
-        module = getattr(model, name)
-        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, o.shape[1:]))
-    with torch.device("meta"):
-        model(torch.empty(1, 3, 299, 299))
-    assert {name: tuple(shape) for name, shape in shapes.items()} == PAPER_GRID_SIZES
+    paths = {name: name for name in PAPER_GRID_SIZES}
+    assert output_shapes(on_meta(inception_v3), paths, (3, 299, 299)) == PAPER_GRID_SIZES
 
 
 def test_macs_match_torchvision():
-    model = on_meta(inception_v3).eval()
-    with torch.device("meta"):
-        x = torch.empty(1, *model.default_input_size)
-    with FlopCounterMode(display=False) as counter:
-        model(x)
-    assert round(counter.get_total_flops() / 2 / 1e9, 3) == TORCHVISION_INCEPTION_V3["gmacs"]
+    assert round(torch_macs(on_meta(inception_v3)) / 1e9, 3) == TORCHVISION_INCEPTION_V3["gmacs"]
 
 
 def test_summary_sizes_it_like_torchvision():

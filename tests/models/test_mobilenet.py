@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from model_checks import n_params, torch_macs
 
 from cnnlab.errors import ConfigError
 from cnnlab.models import create_model, list_models, model_entry
 from cnnlab.models.mobilenet import MobileNetV1
+from cnnlab.models.resolve import create_on_meta
 from cnnlab.nn.separable import SeparableConv2d, separable_cost_ratio
 
 # Howard et al. 2017, Table 6 (width multiplier α, 224×224) and Table 7 (resolution multiplier
@@ -33,25 +33,13 @@ IMGCLSMOB_PARAMS = {
 }
 
 
-def _macs(model: nn.Module) -> int:
-    """Multiply-adds at the model's default input, counted by torch's FLOP counter."""
-    with torch.device("meta"), FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, *model.default_input_size, device="meta"))
-    return counter.get_total_flops() // 2
-
-
-def _build_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return create_model(name, **kwargs)
-
-
 @pytest.mark.parametrize(("name", "kwargs", "side", "params_m", "macs_m"), PAPER_TABLES)
 def test_params_and_mult_adds_match_the_paper(name, kwargs, side, params_m, macs_m):
-    model = _build_meta(name, **kwargs)
+    model = create_on_meta(name, **kwargs)
     assert model.default_input_size == (3, side, side)
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == params_m
     # Printed to the nearest million; allow one unit of the last printed digit.
-    assert abs(_macs(model) / 1e6 - macs_m) < 1.0
+    assert abs(torch_macs(model) / 1e6 - macs_m) < 1.0
 
 
 @pytest.mark.parametrize(("name", "kwargs", "side", "params_m", "macs_m"), PAPER_TABLES)
@@ -65,21 +53,21 @@ def test_summary_reports_the_papers_mult_adds(name, kwargs, side, params_m, macs
 
 @pytest.mark.parametrize(("name", "params"), IMGCLSMOB_PARAMS.items())
 def test_exact_params_match_an_independent_implementation(name, params):
-    assert sum(p.numel() for p in _build_meta(name).parameters()) == params
+    assert n_params(create_on_meta(name)) == params
 
 
 def test_width_multiplier_scales_cost_by_about_alpha_squared():
     # Only roughly: the stem's input and the classifier's output do not shrink with α.
-    full = _macs(_build_meta("mobilenet_v1"))
+    full = torch_macs(create_on_meta("mobilenet_v1"))
     for alpha in (0.75, 0.5, 0.25):
-        ratio = _macs(_build_meta("mobilenet_v1", width_mult=alpha)) / full
+        ratio = torch_macs(create_on_meta("mobilenet_v1", width_mult=alpha)) / full
         assert alpha**2 < ratio < 1.2 * alpha**2
 
 
 def test_width_kwarg_and_named_builders_agree():
     for name, alpha in [("mobilenet_v1_075", 0.75), ("mobilenet_v1_050", 0.5)]:
-        named = _build_meta(name)
-        by_kwarg = _build_meta("mobilenet_v1", width_mult=alpha)
+        named = create_on_meta(name)
+        by_kwarg = create_on_meta("mobilenet_v1", width_mult=alpha)
         shapes = [p.shape for p in named.parameters()]
         assert shapes == [p.shape for p in by_kwarg.parameters()]
 
@@ -128,7 +116,7 @@ def test_forward_backward_small_batch():
 
 
 def test_builds_on_meta_device():
-    model = _build_meta("mobilenet_v1")
+    model = create_on_meta("mobilenet_v1")
     assert all(p.is_meta for p in model.parameters())
 
 

@@ -6,6 +6,7 @@ import inspect
 import pytest
 import torch
 import torchvision
+from model_checks import n_params, n_weights, randomize_batch_norm
 from torch import nn
 
 from cnnlab.errors import CnnlabError
@@ -19,6 +20,7 @@ from cnnlab.models.resnet import (
     cifar_resnet,
     wide_cifar_resnet,
 )
+from cnnlab.models.resolve import create_on_meta
 from cnnlab.nn.drop_path import DropPath, drop_probabilities
 from cnnlab.nn.shortcut import ZeroPadShortcut
 
@@ -66,30 +68,15 @@ RESNET_FAMILIES = {"resnet", "preact_resnet", "wide_resnet", "resnext"}
 HUGE = {"resnet1202", "preact_resnet1001"}  # built on meta, not run: 1000+ layers of Python calls
 
 
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def n_weights(model: nn.Module) -> int:
-    """Conv and linear weights, the way the CIFAR papers count parameters."""
-    layers = (nn.Conv2d, nn.Linear)
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, layers))
-
-
-def on_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return create_model(name, **kwargs)
-
-
 @functools.cache
 def default_on_meta(name: str) -> nn.Module:
     """A default-configured model on meta, built once (for counting only)."""
-    return on_meta(name)
+    return create_on_meta(name)
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
 def test_torchvision_parameter_counts(name):
-    assert n_params(on_meta(name)) == TORCHVISION_PARAMS[name]
+    assert n_params(create_on_meta(name)) == TORCHVISION_PARAMS[name]
     with torch.device("meta"):
         assert n_params(getattr(torchvision.models, name)()) == TORCHVISION_PARAMS[name]
 
@@ -99,12 +86,7 @@ def test_loads_torchvision_state_dict_and_gives_same_outputs(name, drop_path):
     # Stochastic depth adds no parameter and is inactive in eval mode: compatibility holds.
     torch.manual_seed(0)
     reference = getattr(torchvision.models, name)(weights=None)
-    for module in reference.modules():  # non-trivial BN statistics, so eval mode tests them
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.uniform_(module.bias, -0.1, 0.1)
+    randomize_batch_norm(reference)
     model = create_model(name, drop_path=drop_path)
     model.load_state_dict(reference.state_dict())  # strict: same keys and shapes
     model.eval()
@@ -290,13 +272,13 @@ def _family_names():
 
 
 @pytest.mark.parametrize("name", _family_names())
-def test_every_builder_is_registered_documented_and_builds_on_meta(name):
+def test_every_builder_is_registered_documented_and_builds_create_on_meta(name):
     entry = model_entry(name)
     assert entry.paper and entry.year in (2016, 2017)
     doc = inspect.getdoc(entry.builder)
     assert "et al." in doc or "Zagoruyko" in doc
     assert any(word in doc for word in ("Table", "Fig.", "Sec."))
-    model = on_meta(name, num_classes=5, in_chans=1)
+    model = create_on_meta(name, num_classes=5, in_chans=1)
     c, h, w = model.default_input_size
     assert c == 1 and model.conv1.in_channels == 1
     assert model.fc.out_features == 5
@@ -304,7 +286,7 @@ def test_every_builder_is_registered_documented_and_builds_on_meta(name):
         assert model(torch.empty(2, c, h, w, device="meta")).shape == (2, 5)
 
 
-def test_huge_nets_are_sized_on_meta():
+def test_huge_nets_are_sized_create_on_meta():
     model = default_on_meta("resnet1202")
     assert len([m for m in model.modules() if isinstance(m, BasicBlock)]) == 600  # 3 x 200
 

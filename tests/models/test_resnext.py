@@ -3,10 +3,12 @@
 import pytest
 import torch
 import torchvision
+from model_checks import n_params, n_weights, randomize_batch_norm
 from torch import nn
 
 from cnnlab.models import create_model, model_entry
 from cnnlab.models.resnext import cifar_resnext29
+from cnnlab.models.resolve import create_on_meta
 
 # torchvision.models documentation (weights tables): exact parameter counts.
 TORCHVISION_PARAMS = {"resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336}
@@ -19,23 +21,9 @@ TABLE7 = {"resnext29_8x64d": 34.4, "resnext29_16x64d": 68.1}
 REFERENCE_TOTALS = {"resnext29_16x64d": 68_155_210}
 
 
-def on_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def n_weights(model: nn.Module) -> int:
-    layers = (nn.Conv2d, nn.Linear)
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, layers))
-
-
 @pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
 def test_torchvision_parameter_counts_and_state_dict_layout(name):
-    ours = on_meta(name)
+    ours = create_on_meta(name)
     with torch.device("meta"):
         theirs = getattr(torchvision.models, name)()
     assert n_params(ours) == TORCHVISION_PARAMS[name] == n_params(theirs)
@@ -46,10 +34,7 @@ def test_torchvision_parameter_counts_and_state_dict_layout(name):
 def test_resnext50_loads_torchvision_weights_and_gives_same_outputs():
     torch.manual_seed(0)
     reference = torchvision.models.resnext50_32x4d(weights=None)
-    for module in reference.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
+    randomize_batch_norm(reference)
     model = create_model("resnext50_32x4d", drop_path=0.3)
     model.load_state_dict(reference.state_dict())
     model.eval()
@@ -60,10 +45,10 @@ def test_resnext50_loads_torchvision_weights_and_gives_same_outputs():
 
 
 def test_cardinality_is_a_grouped_3x3_conv():
-    block = on_meta("resnext50_32x4d").layer1[0]
+    block = create_on_meta("resnext50_32x4d").layer1[0]
     assert block.conv2.groups == 32 and block.conv2.in_channels == 32 * 4
     assert block.conv3.out_channels == 256
-    cifar = on_meta("resnext29_16x64d")
+    cifar = create_on_meta("resnext29_16x64d")
     # Xie et al. 2017, Sec. 5.3: stage widths 64d*C = 1024, 2048, 4096; outputs 256, 512, 1024.
     widths = [getattr(cifar, f"layer{i}")[0].conv2.out_channels for i in (1, 2, 3)]
     assert widths == [1024, 2048, 4096]
@@ -77,7 +62,7 @@ def test_cardinality_is_a_grouped_3x3_conv():
 
 @pytest.mark.parametrize("name", list(TABLE7))
 def test_cifar_resnext_parameters_match_table7(name):
-    model = on_meta(name)
+    model = create_on_meta(name)
     assert round(n_weights(model) / 1e6, 1) == TABLE7[name]
     if name in REFERENCE_TOTALS:
         assert n_params(model) == REFERENCE_TOTALS[name]

@@ -4,11 +4,12 @@ import functools
 
 import pytest
 import torch
+from model_checks import n_params, torch_macs
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.errors import ConfigError
 from cnnlab.models import create_model, list_models, model_entry
+from cnnlab.models.resolve import create_on_meta
 from cnnlab.models.shufflenet import ShuffleNetV1, ShuffleUnit, make_divisible
 from cnnlab.nn.shuffle import ChannelShuffle
 
@@ -43,22 +44,10 @@ SCALED = [
 ]
 
 
-def _macs(model: nn.Module) -> int:
-    """Multiply-adds at the model's default input, counted by torch's FLOP counter."""
-    with torch.device("meta"), FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, *model.default_input_size, device="meta"))
-    return counter.get_total_flops() // 2
-
-
 @functools.cache
 def _build_meta(name: str, **kwargs) -> nn.Module:
     """Built once per test session on the meta device (no memory, no initialisation cost)."""
-    with torch.device("meta"):
-        return create_model(name, **kwargs)
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    return create_on_meta(name, **kwargs)
 
 
 @pytest.mark.parametrize("groups", TABLE_1)
@@ -79,16 +68,16 @@ def test_stage_widths_follow_table_1(groups):
 @pytest.mark.parametrize("groups", TABLE_1)
 def test_complexity_and_params_match_references(groups):
     model = _build_meta(f"shufflenet_v1_g{groups}")
-    assert _macs(model) / 1e6 == pytest.approx(TABLE_1[groups][1], rel=0.05)
-    assert _params(model) == IMGCLSMOB_PARAMS[groups]
+    assert torch_macs(model) / 1e6 == pytest.approx(TABLE_1[groups][1], rel=0.05)
+    assert n_params(model) == IMGCLSMOB_PARAMS[groups]
 
 
 @pytest.mark.parametrize(("groups", "width_mult", "macs_m", "params_m"), SCALED)
 def test_width_scales_match_the_published_models(groups, width_mult, macs_m, params_m):
     model = _build_meta(f"shufflenet_v1_g{groups}", width_mult=width_mult)
-    assert abs(_macs(model) / 1e6 - macs_m) < 1.0  # printed to the nearest million
+    assert abs(torch_macs(model) / 1e6 - macs_m) < 1.0  # printed to the nearest million
     if params_m is not None:
-        assert round(_params(model) / 1e6, 1) == params_m
+        assert round(n_params(model) / 1e6, 1) == params_m
 
 
 def test_summary_reports_about_140m_mult_adds():

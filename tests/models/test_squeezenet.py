@@ -3,8 +3,7 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from model_checks import n_params, on_meta, output_shapes, torch_macs
 
 from cnnlab.errors import UnknownNameError
 from cnnlab.models import create_model
@@ -43,12 +42,6 @@ PAPER_TABLE1 = {
 PAPER_TOTAL_PARAMS = 1_248_424
 
 
-def on_meta(builder, **kwargs) -> nn.Module:
-    """Build on the meta device: shapes and counts without memory or initialisation time."""
-    with torch.device("meta"):
-        return builder(**kwargs)
-
-
 @pytest.mark.parametrize("name", BUILDERS)
 def test_loads_torchvision_weights_and_matches_its_outputs(name):
     torch.manual_seed(0)
@@ -68,27 +61,17 @@ def test_loads_torchvision_weights_and_matches_its_outputs(name):
 def test_squeezenet1_0_follows_table1():
     model = on_meta(squeezenet1_0).eval()
     assert model.default_input_size == (3, 227, 227)
-    shapes = {}
     for name, (path, _, params) in PAPER_TABLE1.items():
-        module = model.get_submodule(path)
-        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, o.shape[1:]))
-        assert sum(p.numel() for p in module.parameters()) == params, name
-    with torch.device("meta"):
-        assert model(torch.empty(1, 3, 227, 227)).shape == (1, 1000)
-    assert {name: tuple(shapes[name]) for name in PAPER_TABLE1} == {
+        assert n_params(model.get_submodule(path)) == params, name
+    paths = {name: row[0] for name, row in PAPER_TABLE1.items()} | {"logits": ""}
+    assert output_shapes(model, paths, (3, 227, 227)) == {
         name: row[1] for name, row in PAPER_TABLE1.items()
-    }
+    } | {"logits": (1000,)}
     assert sum(row[2] for row in PAPER_TABLE1.values()) == PAPER_TOTAL_PARAMS
 
 
 def macs(name: str, side: int = 224) -> int:
-    """Multiply-adds from torch's own FlopCounterMode (FLOPs / 2), counted on the meta device."""
-    model = on_meta(BUILDERS[name]).eval()
-    with torch.device("meta"):
-        x = torch.empty(1, 3, side, side)
-    with FlopCounterMode(display=False) as counter:
-        model(x)
-    return counter.get_total_flops() // 2
+    return torch_macs(on_meta(BUILDERS[name]), (3, side, side))
 
 
 @pytest.mark.parametrize("name", BUILDERS)
