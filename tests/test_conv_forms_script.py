@@ -1,4 +1,4 @@
-"""benchmarks/pooled_conv.py: its trimmed convolution keeps exactly what the max-pool reads."""
+"""benchmarks/conv_forms.py: its rewrites of a convolution compute the same values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 @pytest.fixture(scope="module")
 def script(load_benchmark):
-    return load_benchmark("pooled_conv")
+    return load_benchmark("conv_forms")
 
 
 @pytest.mark.parametrize("side", [7, 15, 31])
@@ -22,3 +22,10 @@ def test_trimmed_conv_is_the_same_conv_without_the_dropped_row_and_column(script
     assert trimmed.shape[-2:] == (side - 1, side - 1)
     torch.testing.assert_close(trimmed, same[..., :-1, :-1])
     torch.testing.assert_close(F.max_pool2d(trimmed, 2), F.max_pool2d(same, 2))
+
+
+def test_halves_conv_is_the_same_conv(script):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 9, 9, dtype=torch.float64)
+    weight = torch.randn(5, 3, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(script.halves_conv(x, weight), F.conv2d(x, weight, padding=1))
