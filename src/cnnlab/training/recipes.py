@@ -538,7 +538,7 @@ def mobilenet2017() -> dict:
     description="one-cycle Nesterov, label smoothing, bf16, channels_last, 30 epochs",
 )
 def fast_cifar() -> dict:
-    """A short one-cycle recipe for a stock ResNet-56 on CIFAR-10 with one GPU.
+    """A short one-cycle recipe for a stock ResNet-56 on CIFAR-10.
 
     The fast CIFAR-10 results (Page's DAWNBench ResNet reaching 94% in 24 epochs; Jordan's
     airbench reaching 94% in seconds) rest on a few habits that cnnlab's engine has built in:
@@ -547,9 +547,10 @@ def fast_cifar() -> dict:
     Nesterov momentum, label smoothing 0.2, bf16 autocast and channels_last, and an
     exponential moving average of the weights. What they add beyond that (whitening layers,
     lookahead, test-time flip with multi-crop, custom small networks) is not copied: this
-    recipe keeps a stock ResNet-56 for 30 epochs. Its accuracy and time are not measured
-    (`cnnlab results`); the recipe that reproduces a paper's accuracy quickly is
-    ``resnet_cifar_fast``, and the fastest is ``speedrun_cifar``.
+    recipe keeps a stock ResNet-56 for 30 epochs. Measured on the shared CIFAR-10 JPEG copy
+    (`cnnlab results`, BENCHMARKS.md): 87.94% test top-1 at the final epoch for seed 0, in 70
+    minutes of training on a 2-core CPU. The recipe that reproduces a paper's accuracy quickly
+    is ``resnet_cifar_fast``, and the fastest is ``speedrun_cifar``.
     """
     return {
         "data": "cifar10",
