@@ -17,12 +17,12 @@ in bf16 where the CPU has it natively; best of ``--repeats``:
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from muon_step import timing_options  # benchmarks/, the script's own folder
 
 from cnnlab.machine import bf16_supported, machine_summary
 
@@ -68,12 +68,7 @@ def best_step(conv: Callable, shape: tuple[int, int, int, int], dtype, repeats: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = timing_options(__doc__, argv)
     cpu = torch.device("cpu")
     dtype = torch.bfloat16 if bf16_supported(cpu) else torch.float32
     print(f"machine: {machine_summary(cpu)}; {dtype}; batch {BATCH}; ms, and ratio to 'same'")

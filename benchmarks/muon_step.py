@@ -32,13 +32,20 @@ def seconds_per_call(call, repeats: int) -> float:
     return (time.perf_counter() - began) / repeats
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def timing_options(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """A timing script's ``--threads`` (default 1, as in the recipe's DDP processes) and
+    ``--repeats`` (default 3), parsed and applied: torch's threads set, its seed fixed."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = timing_options(__doc__, argv)
     cpu = torch.device("cpu")
     print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_summary(cpu)}; bf16 {'native' if bf16_supported(cpu) else 'off'}")
