@@ -1,6 +1,7 @@
 """One torchrun process of the DDP tests: trains (each rank's 64 images in four micro-batches
 of 16), then saves this rank's final weights. ``stopped`` stops the run after step 5 of its
-single epoch (as Ctrl-C would); ``resumed`` continues it, as ``torchrun ... cnnlab resume``."""
+single epoch (as Ctrl-C would); ``resumed`` continues it, as ``torchrun ... cnnlab resume``;
+``speedrun`` trains a small speedrun net whose whitening bias freezes after its first epoch."""
 
 import os
 import sys
@@ -15,6 +16,12 @@ if __name__ == "__main__":
         model="lenet5", data="digits", epochs=1, batch_size=128, micro_batch=16, lr=0.01,
         amp=False, log_every=1, out=os.path.join(out, "whole" if mode == "whole" else "parts"),
     )  # fmt: skip
+    if mode == "speedrun":
+        options.update(
+            model="speedrun_cifar_net", recipe="speedrun_cifar", epochs=2, micro_batch=None,
+            model_kwargs={"widths": [8, 16, 16]}, whitening_bias_epochs=1,
+        )  # fmt: skip
+        del options["lr"]
     if mode == "stopped":
         take_step = engine.Trainer._train_step
 

@@ -80,3 +80,15 @@ def test_a_stopped_two_process_run_resumes_to_the_same_epoch(tmp_path, one_threa
     assert got["step"] == expected["step"] == 11
     assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
     assert got["train_top1"] == pytest.approx(expected["train_top1"], abs=1e-9)
+
+
+def test_two_processes_keep_training_after_the_whitening_bias_freezes(tmp_path, one_thread):
+    """The speedrun recipe freezes the whitening bias after its epochs; DDP, which fixed its
+    gradient buckets over the parameters training at the start, is rebuilt without it."""
+    rank0, rank1 = two_processes(tmp_path, "speedrun")
+    weights = [name for name in rank0 if "running_" not in name and "num_batches" not in name]
+    assert "whiten.bias" in weights and "head.weight" in weights
+    for name in weights:  # BatchNorm's statistics are each rank's own batches'
+        assert torch.equal(rank0[name], rank1[name]), f"ranks disagree on {name}"
+    [first, second] = read_metrics(tmp_path / "parts" / "metrics.csv")
+    assert second["train_loss"] < first["train_loss"]

@@ -178,11 +178,12 @@ def small_speedrun(tmp_path, name: str, **options):
 def test_speedrun_recipe_freezes_what_it_should(tmp_path, one_thread, monkeypatch):
     from cnnlab.training import engine
 
-    seen = []
+    seen, training = [], []
     original = engine.Trainer._end_epoch
 
     def record(self, epoch, *args):
         seen.append({k: v.clone() for k, v in self.model.whiten.state_dict().items()})
+        training.append(self.model.whiten.bias.requires_grad)
         original(self, epoch, *args)
 
     monkeypatch.setattr(engine.Trainer, "_end_epoch", record)
@@ -192,6 +193,8 @@ def test_speedrun_recipe_freezes_what_it_should(tmp_path, one_thread, monkeypatc
     assert all(torch.equal(s["weight"], seen[0]["weight"]) for s in seen)  # never trained
     assert torch.equal(seen[1]["bias"], seen[0]["bias"])  # trained for 1 epoch only
     assert torch.equal(seen[2]["bias"], seen[0]["bias"])
+    # frozen outright, so that backward passes stop at the second conv
+    assert training == [True, False, False]
     assert result.final["test_top1"] > 50  # digits: a net that learns
 
 

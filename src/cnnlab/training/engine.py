@@ -309,6 +309,17 @@ class Trainer:
         self.model = self._build_model(state)
         self._build_loaders()
         self._build_optimisation()
+        self._wrap_for_training()
+
+        self.start_epoch, self.start_step, self.global_step = 0, 0, 0
+        self.partial: dict | None = None
+        self.best_top1 = -math.inf
+        if state is not None:
+            self._load_state(state)
+
+    def _wrap_for_training(self) -> None:
+        """The model as the steps call it: DDP over the processes, then compiled if asked.
+        Built again when a parameter stops training, since DDP fixes its buckets up front."""
         self.train_model = self.model
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         if self.context.enabled:
@@ -318,11 +329,18 @@ class Trainer:
         if self.config.compile:
             self.train_model = torch.compile(self.train_model)
 
-        self.start_epoch, self.start_step, self.global_step = 0, 0, 0
-        self.partial: dict | None = None
-        self.best_top1 = -math.inf
-        if state is not None:
-            self._load_state(state)
+    def _freeze_whitening_bias_if_due(self, epoch: int) -> None:
+        """Stop training the whitening bias after its ``whitening_bias_epochs``. Frozen (not
+        merely left without a gradient), the first conv's output needs no gradient, so the
+        backward pass skips the second conv's input gradient and the first conv altogether."""
+        bias_epochs = self.config.whitening_bias_epochs
+        bias = None if self.whitened is None else self.whitened.bias
+        if bias is None or bias_epochs is None or epoch < bias_epochs or not bias.requires_grad:
+            return
+        bias.requires_grad_(False)
+        bias.grad = None
+        if self.ddp is not None or self.config.compile:
+            self._wrap_for_training()
 
     def _training_images(self, count: int) -> torch.Tensor:
         """``count`` training images drawn by the seed (folders list them class by class),
@@ -718,6 +736,7 @@ class Trainer:
                 totals = RunningTotals(self.device, saved=self.partial["sums"])
             elapsed = float(self.partial["elapsed"])
             self.skipped_steps = int(self.partial.get("skipped_steps", 0))
+        self._freeze_whitening_bias_if_due(epoch)
         self.model.train()
         began = time.perf_counter()
         progress = self._progress(epoch)
@@ -807,11 +826,7 @@ class Trainer:
         return total, torch.cat(outputs)
 
     def _after_backward(self) -> None:
-        """Freeze the whitening bias after its epochs; clip to ``config.clip`` in total norm."""
-        bias_epochs = self.config.whitening_bias_epochs
-        if self.whitened is not None and self.whitened.bias is not None and bias_epochs is not None:
-            if self.global_step >= bias_epochs * self.steps_per_epoch:
-                self.whitened.bias.grad = None  # trained for its epochs: frozen from now on
+        """Clip the gradients to ``config.clip`` in total norm."""
         if self.config.clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
 
