@@ -102,6 +102,36 @@ def test_flipshift_is_jordans_mirror_and_one_pixel_translations():
     torch.testing.assert_close(tta_probabilities(model, images, "flipshift"), expected)
 
 
+def test_adaptive_flipshift_adds_the_shifts_only_where_the_mirror_pair_is_unsure():
+    """Rows whose mirror-pair average leads by ADAPTIVE_MARGIN or more get that average
+    (numpy's mirror, torch's softmax); the others get flipshift's six views, and only they
+    go through the model the four more times."""
+    from cnnlab.evaluation import ADAPTIVE_MARGIN
+
+    torch.manual_seed(0)
+    images = torch.randn(64, 2, 6, 7)
+    weights = 2 * torch.randn(2 * 6 * 7, 5)
+    seen = []
+
+    def linear(x: torch.Tensor) -> torch.Tensor:
+        seen.append(len(x))
+        return x.flatten(1) @ weights
+
+    model = nn.Module()
+    model.forward = linear
+    mirrored = torch.from_numpy(images.numpy()[..., ::-1].copy())
+    pair = (F.softmax(linear(images), 1) + F.softmax(linear(mirrored), 1)) / 2
+    top2 = np.sort(pair.numpy(), axis=1)[:, -2:]
+    unsure = torch.from_numpy(top2[:, 1] - top2[:, 0] < ADAPTIVE_MARGIN)
+    assert 0 < unsure.sum() < len(images)  # both kinds of rows are tested
+    six = tta_probabilities(model, images, "flipshift")
+    seen.clear()
+    got = tta_probabilities(model, images, "flipshift-adaptive")
+    torch.testing.assert_close(got[unsure], six[unsure])
+    torch.testing.assert_close(got[~unsure], pair[~unsure])
+    assert seen == [64, 64, 4 * int(unsure.sum())]
+
+
 def test_multiscale_needs_global_pooling(two_checkpoints):
     with pytest.raises(ConfigError, match="multi-scale testing needs a network with global"):
         evaluate(two_checkpoints[0], tta="multiscale", device="cpu")

@@ -546,8 +546,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--tta",
         default="none",
-        help="test-time augmentation: none, flip (mirror), tencrop (AlexNet), multiscale (VGG) "
-        "or flipshift (mirror + 1-pixel shifts, Jordan 2024)",
+        help="test-time augmentation: none, flip (mirror), tencrop (AlexNet), multiscale (VGG), "
+        "flipshift (mirror + 1-pixel shifts, Jordan 2024) or flipshift-adaptive (the shifts only "
+        "for images the mirror pair leaves unsure)",
     )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--ema", action="store_true", help="use the EMA weights")
