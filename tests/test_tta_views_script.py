@@ -39,3 +39,18 @@ def test_view_sets_score_as_cnnlab_tta_does(script, view_set, mode):
     assert script.top1(probabilities, seen, views) == pytest.approx(
         100 * (expected.argmax(1) == labels).float().mean().item()
     )
+
+
+def test_the_margin_sweep_scores_as_cnnlab_adaptive_mode_does(script):
+    from cnnlab.evaluation import ADAPTIVE_MARGIN
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)).eval()
+    with torch.no_grad():
+        model[2].weight.mul_(20)  # confident on some images, unsure on others
+        images, labels = torch.randn(40, 3, 8, 8), torch.randint(0, 5, (40,))
+        probabilities, _ = script.view_probabilities(model, _Batches(images, labels), amp=False)
+        expected = tta_probabilities(model, images, "flipshift-adaptive")
+    scores, unsure = script.adaptive(probabilities, ADAPTIVE_MARGIN)
+    assert 0 < unsure.sum() < len(images)
+    torch.testing.assert_close(scores, expected)
