@@ -54,3 +54,13 @@ def test_bad_micro_batch_is_one_clear_line(cnnlab, tmp_path):
     assert result.returncode == 2
     assert "--micro-batch must be >= 1 image" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_start_line_says_the_pieces(cnnlab, tmp_path):
+    args = ["train", "lenet5_modern", "--data", "digits", "--epochs", "1", "--batch-size", "128"]
+    pieces = cnnlab(*args, "--micro-batch", "40", "--out", tmp_path / "pieces")
+    assert pieces.returncode == 0, pieces.stderr
+    assert "steps of 128 (forward and backward in pieces of 40)," in pieces.stdout
+    whole = cnnlab(*args, "--micro-batch", "128", "--out", tmp_path / "whole")  # one piece
+    assert whole.returncode == 0, whole.stderr
+    assert "steps of 128," in whole.stdout and "pieces" not in whole.stdout

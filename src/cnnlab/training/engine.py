@@ -671,9 +671,12 @@ class Trainer:
             recipe += f", from {c.init_weights}"
         if c.freeze_until:
             recipe += f", frozen up to {c.freeze_until} ({trainable:,} parameters train)"
+        pieces = ""
+        if c.micro_batch and c.micro_batch < c.batch_size // self.context.world_size:
+            pieces = f" (forward and backward in pieces of {c.micro_batch})"
         self._say(
             f"training [bold]{c.model}[/] ({params:,} parameters) on [bold]{c.data}[/]{recipe}: "
-            f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, "
+            f"{c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}{pieces}, "
             f"{c.optimizer} lr {c.lr:g}, schedule {c.schedule}, device {self.device}"
             f"{', bf16' if self.amp else ''}{', channels_last' if self.channels_last else ''}"
             f", tested in {'bf16' if c.eval_amp else 'fp32'}"
