@@ -1,11 +1,12 @@
 """Where one training step of the speedrun net spends its time, and whether compiling the
 layers between the convolutions (max-pool, BatchNorm, GELU) makes the step faster.
 
-One process, one thread (as each of the recipe's two DDP processes), a batch of 1,000, bf16
-autocast where the CPU has native bf16, channels_last, BatchNorm scales and the whitening
-filters frozen as the recipe freezes them. The profile groups torch's operators into
-convolutions, max-pooling, GELU, BatchNorm and the rest; the timing compares the eager step
-with one whose conv groups have their pool-BN-GELU runs wrapped in ``torch.compile``:
+One process, one thread (as each of the recipe's two DDP processes; ``--threads``), a batch of
+1,000 (``--batch``), bf16 autocast where the CPU has native bf16, channels_last, BatchNorm
+scales and the whitening filters frozen as the recipe freezes them. The profile groups torch's
+operators into convolutions, max-pooling, GELU, BatchNorm and the rest; the timing compares the
+eager step with one whose conv groups have their pool-BN-GELU runs wrapped in
+``torch.compile``:
 
     python benchmarks/step_profile.py
 """
@@ -57,8 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="1 as in each DDP process")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     amp = bf16_supported(cpu)
     print(f"machine: {machine_summary(cpu)}; {'bf16 autocast' if amp else 'float32'}")
@@ -79,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     compiled()  # compiles (seconds_per_call's own warm-up then runs the compiled code)
     eager_s = seconds_per_call(eager, args.repeats)
     compiled_s = seconds_per_call(compiled, args.repeats)
-    print(f"step, eager: {eager_s:.3f} s; pool-BN-GELU compiled: {compiled_s:.3f} s")
+    print(
+        f"step, eager: {eager_s:.3f} s ({args.batch / eager_s:,.0f} images/s); "
+        f"pool-BN-GELU compiled: {compiled_s:.3f} s"
+    )
     print(f"ratio compiled / eager: {compiled_s / eager_s:.3f}")
 
 
