@@ -156,6 +156,8 @@ def train_processes(args, config, out: Path):
     if config.small_crop is not None:
         command += ["--small-crop", str(config.small_crop)]
         command += ["--small-crop-epochs", str(config.small_crop_epochs)]
+    if config.whitening_bias_epochs is not None:
+        command += ["--whitening-bias-epochs", str(config.whitening_bias_epochs)]
     print("  $ " + " ".join(command), flush=True)
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -249,9 +251,10 @@ def recipe_changes(args) -> dict:
         batch_size=args.batch_size,
         small_crop=args.small_crop,
         small_crop_epochs=args.small_crop_epochs,
+        whitening_bias_epochs=args.whitening_bias_epochs,
         model_kwargs=dict(args.model_arg or []),
     )
-    return {key: value for key, value in changes.items() if value}
+    return {key: value for key, value in changes.items() if value not in (None, {})}
 
 
 def write_record(args, machine: str, seeds: dict[int, list[dict]]) -> None:
@@ -313,6 +316,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--small-crop", type=int, metavar="PIXELS", help="as cnnlab train --small-crop"
     )
     parser.add_argument("--small-crop-epochs", type=int, metavar="N", help="with --small-crop")
+    parser.add_argument("--whitening-bias-epochs", type=int, metavar="N", help="as cnnlab train")
     parser.add_argument(
         "--processes", type=int, default=1, help="N one-thread torchrun processes (DDP)"
     )

@@ -144,3 +144,29 @@ def test_a_variants_round_does_not_mix_with_the_recipes_record(script, round_wit
         script.main(variant)
     assert stopped.value.code == 2 and len(trained) == 2  # nothing trained again
     assert "'small_crop': 28" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_whitening_bias_variant_reaches_the_processes_and_its_own_record(
+    script, round_without_data, monkeypatch, capsys
+):
+    argv, trained = round_without_data
+    script.main([*argv, "--seeds", "0"])
+    with pytest.raises(SystemExit) as stopped:  # 0 epochs is a variant too, not "unset"
+        script.main([*argv, "--whitening-bias-epochs", "0", "--seeds", "0"])
+    assert stopped.value.code == 2 and len(trained) == 2
+    assert "'whitening_bias_epochs': 0" in capsys.readouterr().err.strip().splitlines()[-1]
+
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        raise RuntimeError("stop after the command")  # nothing trains in this test
+
+    monkeypatch.setattr(script.subprocess, "run", run)
+    args = script.parse_args(["--whitening-bias-epochs", "1", "--processes", "2"])
+    config = script.resolve_config(
+        "speedrun_cifar_net", "speedrun_cifar", **script.recipe_changes(args)
+    )
+    with pytest.raises(RuntimeError, match="stop after the command"):
+        script.train_processes(args, config, Path("out"))
+    assert commands[0][-2:] == ["--whitening-bias-epochs", "1"]
