@@ -637,7 +637,9 @@ def speedrun_cifar() -> dict:
     translations (``cnnlab evaluate --tta flipshift``). Here in bf16 autocast where the CPU has
     it natively, channels_last, with the translations tested only where the mirror pair leaves
     an image unsure (``--tta flipshift-adaptive``: the same answers as ``flipshift`` on the
-    shipped weights, in less than half its time). Accuracy and time on this repository's CPU:
+    shipped weights, in less than half its time). BatchNorm sees 1,000 images at a time in
+    either thread layout (``micro_batch``): each of two processes' halves, or one process's
+    batch in two pieces (the faster layout on AMX). Accuracy and time on this repository's CPU:
     ``benchmarks/time_to_accuracy.py`` (BENCHMARKS.md). Left out after measuring: small crops
     in the first epochs (``--small-crop 28 --small-crop-epochs 3``: about 11% less time, 0.19 pp
     less accuracy) and stopping after 7 epochs (11% less time, 0.39 pp less).
