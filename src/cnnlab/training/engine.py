@@ -672,7 +672,7 @@ class Trainer:
         if c.freeze_until:
             recipe += f", frozen up to {c.freeze_until} ({trainable:,} parameters train)"
         pieces = ""
-        if c.micro_batch and c.micro_batch < c.batch_size // self.context.world_size:
+        if c.micro_batch and c.micro_batch < self.train_loader.batch_size:  # this process's
             pieces = f" (forward and backward in pieces of {c.micro_batch})"
         self._say(
             f"training [bold]{c.model}[/] ({params:,} parameters) on [bold]{c.data}[/]{recipe}: "
