@@ -611,9 +611,7 @@ def resnet_cifar_fast() -> dict:
 # divides by 256 with a unit-std head). Muon's rate needs no change: orthogonalisation removes
 # the gradient's scale.
 SPEEDRUN_BATCH = 2000
-# BatchNorm normalises pieces of 1,000 images whatever the layout: each of two processes' halves,
-# or one process's batch in two micro-batches (on AMX one two-thread process is the faster).
-SPEEDRUN_NORM_BATCH = 1000
+SPEEDRUN_NORM_BATCH = 1000  # images BatchNorm normalises at a time, in any layout (docstring)
 SPEEDRUN_HEAD_LR = 0.67 * SPEEDRUN_BATCH / 256**2 * 9**2  # = 1.66
 SPEEDRUN_DECAY_PER_STEP = 2e-6 * SPEEDRUN_BATCH  # Jordan's lr x weight decay of every SGD group
 
