@@ -58,6 +58,7 @@ import torch
 
 from cnnlab.checkpoint import model_from_checkpoint
 from cnnlab.data import load_dataset, make_loader
+from cnnlab.errors import CnnlabError
 from cnnlab.evaluation import tta_probabilities
 from cnnlab.machine import bf16_supported, machine_summary
 from cnnlab.run_metrics import read_metrics
@@ -357,7 +358,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.reference == "airbench" and not args.data_dir:
         parser.error("--reference airbench needs --data-dir (the ImageFolder both train on)")
-    args.model = args.model or get_recipe(args.recipe).model
+    try:  # every override checked before any data is decoded or seed trained
+        args.model = args.model or get_recipe(args.recipe).model
+        resolve_config(args.model, args.recipe, data=args.data, **recipe_changes(args))
+    except CnnlabError as error:
+        parser.error(str(error))
     return args
 
 
@@ -370,6 +375,14 @@ def _key_value(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    try:
+        run_round(args)
+    except CnnlabError as error:  # e.g. no dataset there, or a crop the images cannot give
+        stop(str(error))
+
+
+def run_round(args: argparse.Namespace) -> None:
+    """Train (or read from ``--record``) every seed on both sides and print the tables."""
     tta = get_recipe(args.recipe).tta
     out = Path(args.out or tempfile.mkdtemp(prefix="time_to_accuracy-"))
     if args.threads:

@@ -3,6 +3,7 @@ table (a mean row even where the reference measured nothing), and its bad-input 
 
 from __future__ import annotations
 
+import json
 from argparse import Namespace
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def test_round_table_has_a_mean_row_where_the_reference_measured_nothing(script,
         (["--seeds", "0,one"], "--seeds and --thresholds take comma-separated numbers"),
         (["--runs", "."], "is not a finished cnnlab run"),
         (["--record", "r.json", "--runs", "."], "leave it out with --runs"),
+        (["--whitening-bias-epochs", "-1"], "--whitening-bias-epochs must be >= 0"),
+        (["--batch-size", "0"], "batch"),
+        (["--recipe", "speedrun"], "speedrun"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(script, argv, says, capsys):
@@ -170,3 +174,24 @@ def test_a_whitening_bias_variant_reaches_the_processes_and_its_own_record(
     with pytest.raises(RuntimeError, match="stop after the command"):
         script.train_processes(args, config, Path("out"))
     assert commands[0][-2:] == ["--whitening-bias-epochs", "1"]
+
+
+def test_a_cnnlab_error_mid_round_is_one_line_and_keeps_the_record(
+    script, round_without_data, monkeypatch, capsys
+):
+    from cnnlab.errors import ConfigError
+
+    argv, trained = round_without_data
+    script.main([*argv, "--seeds", "0"])
+
+    def train_seed(args, seed, out, tta):
+        raise ConfigError("--small-crop 40 does not fit the 32x32 images; pick a size from 1 to 32")
+
+    monkeypatch.setattr(script, "train_seed", train_seed)
+    with pytest.raises(SystemExit) as stopped:
+        script.main([*argv, "--seeds", "0,1"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --small-crop 40 does not fit the 32x32 images; pick a size from 1 to 32"
+    ]
+    assert "0" in json.loads(Path(argv[-1]).read_text())["seeds"]  # seed 0 still recorded
