@@ -79,6 +79,16 @@ def own_cnnlab_directories(tmp_path_factory) -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for the test, and the suite's setting back after it (a test that
+    changes torch's threads, or runs code that does, must not leave them to the next)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def cnnlab() -> Callable[..., CliResult]:
     """The ``cnnlab`` command run in-process: ``cnnlab("train", "lenet5", cwd=tmp_path)``."""

@@ -43,14 +43,7 @@ FAMILY_MODELS = {
     "zfnet": ("zfnet", (3, 64, 64)),
 }
 CASES = [pytest.param(name, size, id=family) for family, (name, size) in FAMILY_MODELS.items()]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_family_has_a_model_here():
