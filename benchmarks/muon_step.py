@@ -32,13 +32,21 @@ def seconds_per_call(call, repeats: int) -> float:
     return (time.perf_counter() - began) / repeats
 
 
-def timing_options(doc: str, argv: list[str] | None) -> argparse.Namespace:
-    """A timing script's ``--threads`` (default 1, as in the recipe's DDP processes) and
-    ``--repeats`` (default 3), parsed and applied: torch's threads set, its seed fixed."""
+def timing_options(
+    doc: str, argv: list[str] | None, *, repeats: int = 3, batch: int | None = None
+) -> argparse.Namespace:
+    """A timing script's ``--threads`` (default 1, as in the recipe's DDP processes),
+    ``--repeats`` and, given a default ``batch``, ``--batch``, parsed and applied: torch's
+    threads set, its seed fixed. A count below 1 stops with one line (exit status 2)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    if batch is not None:
+        parser.add_argument("--batch", type=int, default=batch, help="images a step")
     args = parser.parse_args(argv)
+    for name, value in vars(args).items():
+        if value < 1:
+            parser.error(f"--{name} must be >= 1, got {value}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     return args

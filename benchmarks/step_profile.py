@@ -13,11 +13,10 @@ eager step with one whose conv groups have their pool-BN-GELU runs wrapped in
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 
 import torch
-from muon_step import seconds_per_call  # benchmarks/, the script's own folder
+from muon_step import seconds_per_call, timing_options  # benchmarks/, the script's folder
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -55,12 +54,7 @@ def step_function(model: nn.Module, batch: int, amp: bool):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1, help="1 as in each DDP process")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = timing_options(__doc__, argv, repeats=4, batch=1000)
     cpu = torch.device("cpu")
     amp = bf16_supported(cpu)
     print(f"machine: {machine_summary(cpu)}; {'bf16 autocast' if amp else 'float32'}")
