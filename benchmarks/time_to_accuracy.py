@@ -58,6 +58,7 @@ import torch
 
 from cnnlab.checkpoint import model_from_checkpoint
 from cnnlab.data import load_dataset, make_loader
+from cnnlab.data.augment import BatchAugment
 from cnnlab.errors import CnnlabError
 from cnnlab.evaluation import tta_probabilities
 from cnnlab.machine import bf16_supported, machine_summary
@@ -159,6 +160,8 @@ def train_processes(args, config, out: Path):
         command += ["--small-crop-epochs", str(config.small_crop_epochs)]
     if config.whitening_bias_epochs is not None:
         command += ["--whitening-bias-epochs", str(config.whitening_bias_epochs)]
+    if args.augment is not None:
+        command += ["--augment", config.augment]
     print("  $ " + " ".join(command), flush=True)
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -253,6 +256,7 @@ def recipe_changes(args) -> dict:
         small_crop=args.small_crop,
         small_crop_epochs=args.small_crop_epochs,
         whitening_bias_epochs=args.whitening_bias_epochs,
+        augment=args.augment,
         model_kwargs=dict(args.model_arg or []),
     )
     return {key: value for key, value in changes.items() if value not in (None, {})}
@@ -318,6 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--small-crop-epochs", type=int, metavar="N", help="with --small-crop")
     parser.add_argument("--whitening-bias-epochs", type=int, metavar="N", help="as cnnlab train")
+    parser.add_argument("--augment", metavar="NAME", help="as cnnlab train, e.g. translate2+jitter")
     parser.add_argument(
         "--processes", type=int, default=1, help="N one-thread torchrun processes (DDP)"
     )
@@ -361,6 +366,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     try:  # every override checked before any data is decoded or seed trained
         args.model = args.model or get_recipe(args.recipe).model
         resolve_config(args.model, args.recipe, data=args.data, **recipe_changes(args))
+        if args.augment is not None:  # CIFAR-10 is held in memory: the batched augmentations
+            BatchAugment.from_name(args.augment, dataset_default="crop+flip", crop_padding=4)
     except CnnlabError as error:
         parser.error(str(error))
     return args

@@ -77,6 +77,8 @@ def test_round_table_has_a_mean_row_where_the_reference_measured_nothing(script,
         (["--whitening-bias-epochs", "-1"], "--whitening-bias-epochs must be >= 0"),
         (["--batch-size", "0"], "batch"),
         (["--recipe", "speedrun"], "speedrun"),
+        (["--augment", "translate2+spin"], "join parts of none, crop, flip, translateN"),
+        (["--augment", "jitter0"], "jitterP takes a percentage from 1 to 99"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(script, argv, says, capsys):
@@ -150,7 +152,7 @@ def test_a_variants_round_does_not_mix_with_the_recipes_record(script, round_wit
     assert "'small_crop': 28" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
-def test_a_whitening_bias_variant_reaches_the_processes_and_its_own_record(
+def test_variants_reach_the_processes_and_their_own_record(
     script, round_without_data, monkeypatch, capsys
 ):
     argv, trained = round_without_data
@@ -167,13 +169,18 @@ def test_a_whitening_bias_variant_reaches_the_processes_and_its_own_record(
         raise RuntimeError("stop after the command")  # nothing trains in this test
 
     monkeypatch.setattr(script.subprocess, "run", run)
-    args = script.parse_args(["--whitening-bias-epochs", "1", "--processes", "2"])
+    args = script.parse_args(
+        ["--whitening-bias-epochs", "1", "--augment", "translate2+jitter", "--processes", "2"]
+    )
     config = script.resolve_config(
         "speedrun_cifar_net", "speedrun_cifar", **script.recipe_changes(args)
     )
     with pytest.raises(RuntimeError, match="stop after the command"):
         script.train_processes(args, config, Path("out"))
-    assert commands[0][-2:] == ["--whitening-bias-epochs", "1"]
+    assert commands[0][-4:] == [
+        "--whitening-bias-epochs", "1", "--augment", "translate2+jitter",
+    ]  # fmt: skip
+    assert script.recipe_changes(args)["augment"] == "translate2+jitter"  # its own record
 
 
 def test_a_cnnlab_error_mid_round_is_one_line_and_keeps_the_record(

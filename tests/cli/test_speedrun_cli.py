@@ -12,7 +12,7 @@ def test_flags_switch_tricks_on_and_off_over_the_recipe(tmp_path, cnnlab):
         "train", "speedrun_cifar_net", "--recipe", "speedrun_cifar", "--data", "digits",
         "--model-arg", "widths=[8,8,8]", "--epochs", "1", "--batch-size", "256",
         "--no-whitening", "--lookahead", "0.9", "--lookahead-every", "3",
-        "--norm-bias-lr-scale", "16", "--augment", "translate1+altflip", "--threads", "1",
+        "--norm-bias-lr-scale", "16", "--augment", "translate1+altflip+jitter10", "--threads", "1",
         "--out", str(run_dir), cwd=tmp_path,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr
@@ -20,7 +20,7 @@ def test_flags_switch_tricks_on_and_off_over_the_recipe(tmp_path, cnnlab):
     assert config["whitening"] is False and config["dirac_init"] is True  # recipe kept
     assert (config["lookahead"], config["lookahead_every"]) == (0.9, 3)
     assert config["norm_bias_lr_scale"] == 16 and config["optimizer"] == "muon"
-    assert config["augment"] == "translate1+altflip"
+    assert config["augment"] == "translate1+altflip+jitter10"
     evaluated = cnnlab("evaluate", str(run_dir), "--tta", "flipshift", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "tta flipshift" in evaluated.stdout

@@ -47,8 +47,8 @@ def test_alternating_flip_mirrors_the_other_half_every_other_epoch():
     assert flips_by_image(other, 0, dataset.train.images) != first
 
 
-def test_alternating_flip_resumes_mid_epoch():
-    dataset = numbered(48, "translate2+altflip")
+def test_alternating_flip_and_jitter_resume_mid_epoch():
+    dataset = numbered(48, "translate2+altflip+jitter")
     loader = make_loader("train", dataset, batch_size=8, train=True, seed=1)
     full = [x.clone() for x, _ in loader.epoch(3)]
     resumed = [x.clone() for x, _ in loader.epoch(3, start_step=2)]
@@ -80,9 +80,55 @@ def test_names_parse_and_bad_ones_say_what_is_accepted():
     assert BatchAugment.from_name("translate", dataset_default="none", crop_padding=4) == (
         BatchAugment(2, False, "reflect", False)
     )
-    for bad in ("translatex", "crop+translate2", "spin"):
+    for bad in ("translatex", "crop+translate2", "spin", "jitterx", "jitter+jitter5"):
         with pytest.raises(ConfigError, match="translateN"):
             BatchAugment.from_name(bad, dataset_default="none", crop_padding=4)
+
+
+def test_jitter_names_give_their_percentage_and_out_of_range_ones_say_the_range():
+    def parse(name: str) -> BatchAugment:
+        return BatchAugment.from_name(name, dataset_default="none", crop_padding=4)
+
+    assert parse("translate2+altflip+jitter") == BatchAugment(2, True, "reflect", True, 0.15)
+    assert parse("jitter30").jitter == pytest.approx(0.30)
+    assert parse("jitter30").active and not parse("none").active
+    for bad in ("jitter0", "jitter100"):
+        with pytest.raises(ConfigError, match="from 1 to 99"):
+            parse(bad)
+
+
+def affine_fit(image: torch.Tensor, plain: torch.Tensor) -> tuple[float, float, float]:
+    """Least-squares ``image = c * plain + d`` over all pixels: (c, d, largest residual)."""
+    x, y = plain.flatten().double(), image.flatten().double()
+    design = torch.stack([x, torch.ones_like(x)], 1)
+    solution = torch.linalg.lstsq(design, y[:, None]).solution
+    residual = (design @ solution - y[:, None]).abs().max()
+    c, d = solution.flatten().tolist()
+    return c, d, float(residual)
+
+
+def test_jitter_shifts_and_scales_each_image_within_its_range_on_the_same_windows():
+    """With jitter20 every training image is (x + b) * c of the image the same seed serves
+    without it (same translation and flip), with |b| <= 0.2 and 0.8 <= c <= 1.2 drawn per image;
+    the test split is served as stored."""
+    jittered = numbered(40, "translate2+altflip+jitter20")
+    plain = numbered(40, "translate2+altflip")
+    loaders = [make_loader("train", d, batch_size=8, train=True, seed=2) for d in (jittered, plain)]
+    factors, shifts = [], []
+    for (batch, labels), (reference, same_labels) in zip(
+        loaders[0].epoch(1), loaders[1].epoch(1), strict=True
+    ):
+        assert torch.equal(labels, same_labels)
+        for image, source in zip(batch, reference, strict=True):
+            c, d, residual = affine_fit(image, source)
+            assert residual < 1e-3 * source.abs().max()
+            assert 0.8 - 1e-6 <= c <= 1.2 + 1e-6 and abs(d / c) <= 0.2 + 1e-6
+            factors.append(c)
+            shifts.append(d / c)
+    assert max(factors) - min(factors) > 0.2 and max(shifts) - min(shifts) > 0.2  # drawn per image
+    test = make_loader("test", jittered, batch_size=8, train=False)
+    for batch, labels in test.epoch(0):
+        assert torch.equal(batch, jittered.test.images[labels].float())
 
 
 def windows_of(image: np.ndarray, padded: np.ndarray, size: int) -> list[tuple[int, int]]:

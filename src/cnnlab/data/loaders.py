@@ -148,28 +148,35 @@ class BatchLoader(_ShardedLoader):
         ``small_crop_epochs`` epochs, else None (the stored size)."""
         return self.small_crop if epoch < self.small_crop_epochs else None
 
-    def _augment_params(self, epoch: int, start_step: int) -> torch.Tensor | None:
+    def _augment_params(
+        self, epoch: int, start_step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Random parameters of every remaining step of the epoch, drawn on the CPU and moved
-        to the device in one copy, so no step waits on a host-to-device transfer.
+        to the device in one copy, so no step waits on a host-to-device transfer: the crops and
+        flips (:meth:`BatchAugment.sample`) and the brightness and contrast jitter
+        (:meth:`BatchAugment.sample_jitter`, None without it).
 
         Each step's parameters come from a generator seeded by (seed, epoch, step) and are drawn
         for the global batch of all ranks, of which this rank takes its strided share.
         """
         crop = self.crop(epoch)
         if not (self.augment.active or crop):
-            return None
+            return None, None
         positions = None
         if crop:
             positions = (self.source.shape[-2] - crop + 1, self.source.shape[-1] - crop + 1)
         sharding = self.sharding
         global_batch = sharding.batch_size * sharding.world_size
-        params = [
-            self.augment.sample(global_batch, seeded_generator(self.seed, epoch, step), positions)[
-                sharding.rank :: sharding.world_size
-            ]
-            for step in range(start_step, sharding.steps)
-        ]
-        return torch.cat(params).to(self.device)
+        shares = slice(sharding.rank, None, sharding.world_size)
+        params, jitters = [], []
+        for step in range(start_step, sharding.steps):
+            generator = seeded_generator(self.seed, epoch, step)
+            params.append(self.augment.sample(global_batch, generator, positions)[shares])
+            jitter = self.augment.sample_jitter(global_batch, generator)
+            if jitter is not None:
+                jitters.append(jitter[shares])
+        jitter = torch.cat(jitters).to(self.device) if jitters else None
+        return torch.cat(params).to(self.device), jitter
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of ``epoch`` from ``start_step`` on."""
@@ -177,7 +184,7 @@ class BatchLoader(_ShardedLoader):
         sharding.check_start(start_step)
         with self._batch_threads():
             order = sharding.rank_order(epoch).to(self.device)
-            params = self._augment_params(epoch, start_step)
+            params, jitter = self._augment_params(epoch, start_step)
             if self.first_flips is not None:
                 first = start_step * sharding.batch_size
                 served = order[first : first + len(params)]
@@ -186,12 +193,14 @@ class BatchLoader(_ShardedLoader):
         for step in range(start_step, sharding.steps):
             with self._batch_threads():
                 indices = order[sharding.batch_slice(step)]
-                step_params = None
+                step_params = step_jitter = None
                 if params is not None:
                     first = (step - start_step) * sharding.batch_size
                     step_params = params[first : first + len(indices)]
+                    if jitter is not None:
+                        step_jitter = jitter[first : first + len(indices)]
                 images = self._model_input(
-                    self.augment.gather(self.source, indices, step_params, crop), crop
+                    self.augment.gather(self.source, indices, step_params, crop), crop, step_jitter
                 )
                 labels = self.labels.index_select(0, indices)
             yield images, labels
@@ -214,8 +223,12 @@ class BatchLoader(_ShardedLoader):
         finally:
             torch.set_num_threads(threads)
 
-    def _model_input(self, images: torch.Tensor, crop: int | None = None) -> torch.Tensor:
+    def _model_input(
+        self, images: torch.Tensor, crop: int | None = None, jitter: torch.Tensor | None = None
+    ) -> torch.Tensor:
         images = self.normalize(images)
+        if jitter is not None:
+            images = self.augment.jitter_batch(images, jitter)
         if self.input_size is not None:  # padding is black: the normalised value of 0
             size = self.input_size if crop is None else (self.input_size[0], crop, crop)
             images = fit_input_size(images, size, fill=self.normalize.shift)
