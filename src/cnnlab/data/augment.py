@@ -24,7 +24,8 @@ Augmentation names (``augment=``):
   random by up to P%: the normalised image ``x`` becomes ``(x + b) * c`` with ``b`` drawn from
   [-P/100, P/100] (a shift of up to P% of each channel's standard deviation) and ``c`` from
   [1 - P/100, 1 + P/100] (contrast about the dataset's mean), one pair per image. Hiverge's
-  CIFAR-10 speedrun (2025) added it to Jordan's recipe for accuracy at the same number of steps.
+  CIFAR-10 speedrun (2025) added it to Jordan's recipe for accuracy at the same number of steps;
+  on ``speedrun_cifar`` cut to 7 epochs it bought nothing (BENCHMARKS.md), so no recipe uses it.
 
 Parts combine with ``+``: ``"translate2+altflip"`` is the speedrun recipe's.
 * ``"default"``: the dataset's standard: ``crop+flip`` for CIFAR-10/100, ``crop`` (a small
