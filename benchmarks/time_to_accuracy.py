@@ -160,8 +160,7 @@ def train_processes(args, config, out: Path):
         command += ["--small-crop-epochs", str(config.small_crop_epochs)]
     if config.whitening_bias_epochs is not None:
         command += ["--whitening-bias-epochs", str(config.whitening_bias_epochs)]
-    if args.augment is not None:
-        command += ["--augment", config.augment]
+    command += ["--augment", config.augment]
     print("  $ " + " ".join(command), flush=True)
     began = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
