@@ -362,6 +362,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.reference == "airbench" and not args.data_dir:
         parser.error("--reference airbench needs --data-dir (the ImageFolder both train on)")
+    if args.reference == "airbench" and not Path(args.airbench).is_file():
+        parser.error(
+            f"--airbench {args.airbench}: no such file; give the path of airbench94_cpu.py "
+            "(this project keeps it in ../shared/tools)"
+        )
     try:  # every override checked before any data is decoded or seed trained
         args.model = args.model or get_recipe(args.recipe).model
         resolve_config(args.model, args.recipe, data=args.data, **recipe_changes(args))
@@ -423,7 +428,14 @@ def run_round(args: argparse.Namespace) -> None:
         say_one(ours[-1])
         if args.reference == "airbench":
             print(f"airbench94_cpu, seed {seed} ...", flush=True)
-            theirs.append(run_airbench(args, seed, fp32=not native_bf16))
+            try:
+                theirs.append(run_airbench(args, seed, fp32=not native_bf16))
+            except subprocess.CalledProcessError as error:  # one line, and say what is kept
+                said = (error.stderr or "").strip().splitlines() or ["nothing on stderr"]
+                stop(
+                    f"airbench94_cpu.py stopped with exit status {error.returncode} "
+                    f"({said[-1]}); cnnlab's run of seed {seed} is kept in {out / f'seed{seed}'}"
+                )
             say_one(theirs[-1])
         if args.record:
             recorded[seed] = [ours[-1], *theirs[-1:]]  # the reference's, if any

@@ -79,6 +79,10 @@ def test_round_table_has_a_mean_row_where_the_reference_measured_nothing(script,
         (["--recipe", "speedrun"], "speedrun"),
         (["--augment", "translate2+spin"], "join parts of none, crop, flip, translateN"),
         (["--augment", "jitter0"], "jitterP takes a percentage from 1 to 99"),
+        (
+            ["--reference", "airbench", "--data-dir", "D", "--airbench", "no/airbench94_cpu.py"],
+            "no/airbench94_cpu.py: no such file; give the path of airbench94_cpu.py",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(script, argv, says, capsys):
@@ -112,7 +116,7 @@ def round_without_data(script, monkeypatch, tmp_path):
     monkeypatch.setattr(script, "train_seed", train_seed)
     monkeypatch.setattr(script, "run_airbench", run_airbench)
     argv = ["--data-dir", "D", "--reference", "airbench", "--thresholds", "90"]
-    argv += ["--out", str(tmp_path / "runs")]
+    argv += ["--airbench", str(fake_airbench(tmp_path)), "--out", str(tmp_path / "runs")]
     return argv + ["--record", str(tmp_path / "round.json")], trained
 
 
@@ -202,3 +206,22 @@ def test_a_cnnlab_error_mid_round_is_one_line_and_keeps_the_record(
         "error: --small-crop 40 does not fit the 32x32 images; pick a size from 1 to 32"
     ]
     assert "0" in json.loads(Path(argv[-1]).read_text())["seeds"]  # seed 0 still recorded
+
+
+def test_a_failing_reference_is_one_line_and_says_where_cnnlabs_run_is(
+    script, monkeypatch, tmp_path, capsys
+):
+    """airbench94_cpu stopping after cnnlab's seed trained (e.g. no data it can read): one line
+    with its own last words and where cnnlab's run was left, not a traceback."""
+    failing = tmp_path / "failing_airbench.py"
+    failing.write_text("import sys\nsys.exit('airbench94_cpu: no train/ folder in D')\n")
+    monkeypatch.setattr(script, "load_dataset", lambda *a, **k: Namespace(train=[], test=[]))
+    monkeypatch.setattr(script, "train_seed", lambda args, seed, out, tta: row(seed, 100.0, 90.5))
+    argv = ["--data-dir", "D", "--reference", "airbench", "--airbench", str(failing)]
+    with pytest.raises(SystemExit) as stopped:
+        script.main([*argv, "--out", str(tmp_path / "runs"), "--seeds", "0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: airbench94_cpu.py stopped with exit status 1 (airbench94_cpu: no train/ folder "
+        f"in D); cnnlab's run of seed 0 is kept in {tmp_path / 'runs' / 'seed0'}"
+    ]
