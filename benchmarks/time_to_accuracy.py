@@ -163,7 +163,12 @@ def train_processes(args, config, out: Path):
     command += ["--augment", config.augment]
     print("  $ " + " ".join(command), flush=True)
     began = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finished = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if finished.returncode != 0:  # their own error lines went to the terminal, above this one
+        stop(
+            f"the {args.processes} training processes of seed {config.seed} stopped with exit "
+            f"status {finished.returncode} (their lines above say why); the run is kept in {out}"
+        )
     wall = time.perf_counter() - began
     model, loader, amp = tested_side(*model_from_checkpoint(out), config.data_dir)
     return 0.0, wall, model, loader, amp

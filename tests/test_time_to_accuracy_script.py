@@ -225,3 +225,20 @@ def test_a_failing_reference_is_one_line_and_says_where_cnnlabs_run_is(
         "error: airbench94_cpu.py stopped with exit status 1 (airbench94_cpu: no train/ folder "
         f"in D); cnnlab's run of seed 0 is kept in {tmp_path / 'runs' / 'seed0'}"
     ]
+
+
+def test_failing_training_processes_are_one_line_and_say_where_the_run_is(
+    script, monkeypatch, capsys
+):
+    """torchrun's processes stopping (a cnnlab error they printed, or a crash): one line with
+    the exit status and the run directory, not a CalledProcessError traceback."""
+    monkeypatch.setattr(script.subprocess, "run", lambda command, **kwargs: Namespace(returncode=2))
+    args = script.parse_args(["--processes", "2"])
+    config = script.resolve_config("speedrun_cifar_net", "speedrun_cifar", seed=1)
+    with pytest.raises(SystemExit) as stopped:
+        script.train_processes(args, config, Path("out"))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: the 2 training processes of seed 1 stopped with exit status 2 (their lines "
+        "above say why); the run is kept in out"
+    ]
